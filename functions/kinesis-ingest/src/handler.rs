@@ -1,0 +1,135 @@
+//! The Lambda handler: `KinesisEvent` in, `KinesisEventResponse` (batch item failures) out.
+//!
+//! Invalid data never fails the batch: it is planned into the quarantine. Only a failed write
+//! (after the SDK's retries) reports the stream records with lines in that object as batch item
+//! failures, so Lambda retries from the lowest of them and nothing is lost.
+
+use std::collections::BTreeSet;
+
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use futures::stream::{self, StreamExt};
+use sluice_core::config::PipelineConfig;
+use sluice_core::env::Zones;
+use sluice_core::store::{ObjectStore, CONTENT_TYPE_NDJSON_GZ};
+use sluice_core::telemetry::{Metrics, Unit};
+use sluice_core::Result;
+
+use crate::batch::{plan_batch, StreamRecord, Zone};
+
+/// Name used in metrics and logs.
+pub const FUNCTION: &str = "kinesis-ingest";
+/// Default bound on concurrent object writes.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
+
+/// Everything the handler needs, built once at cold start.
+pub struct Ingest<'a> {
+    pub cfg: &'a PipelineConfig,
+    pub zones: &'a Zones,
+    pub store: &'a dyn ObjectStore,
+    /// Upper bound on concurrent writes (≥ 1).
+    pub max_concurrency: usize,
+}
+
+impl StreamRecord {
+    /// Converts a Lambda Kinesis record; the shard id is the part of `eventID` before `:`.
+    pub fn from_event(r: KinesisEventRecord) -> StreamRecord {
+        let shard = r
+            .event_id
+            .as_deref()
+            .and_then(|id| id.split_once(':').map(|(s, _)| s.to_string()))
+            .unwrap_or_else(|| "unknown-shard".to_string());
+        StreamRecord {
+            shard,
+            seq: r.kinesis.sequence_number,
+            partition_key: r.kinesis.partition_key,
+            arrival_micros: r.kinesis.approximate_arrival_timestamp.0.timestamp_millis() * 1000,
+            data: r.kinesis.data.0,
+        }
+    }
+}
+
+/// Handles one Kinesis batch.
+pub async fn handle(ctx: &Ingest<'_>, event: KinesisEvent) -> Result<KinesisEventResponse> {
+    let records: Vec<StreamRecord> = event
+        .records
+        .into_iter()
+        .map(StreamRecord::from_event)
+        .collect();
+    let mut metrics = Metrics::new(FUNCTION);
+    let plan = plan_batch(ctx.cfg, ctx.zones, &records)?;
+
+    let writes = plan.objects.iter().map(|o| async move {
+        let res = ctx
+            .store
+            .put(&o.key, o.body.clone(), CONTENT_TYPE_NDJSON_GZ)
+            .await;
+        (o, res)
+    });
+    let results: Vec<_> = stream::iter(writes)
+        .buffer_unordered(ctx.max_concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut failed_sources = BTreeSet::new();
+    let mut written_raw = 0usize;
+    let mut written_quarantine = 0usize;
+    for (o, res) in &results {
+        match res {
+            Ok(()) => {
+                metrics.count("ObjectsWritten", 1);
+                metrics.add("BytesRaw", o.raw_bytes as f64, Unit::Bytes);
+                metrics.add("BytesCompressed", o.body.len() as f64, Unit::Bytes);
+                match o.zone {
+                    Zone::Raw => written_raw += o.records,
+                    Zone::Quarantine => written_quarantine += o.records,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    key = %o.key,
+                    error = %e,
+                    retryable = e.is_retryable(),
+                    records = o.records,
+                    "object write failed; its stream records are reported as batch item failures"
+                );
+                failed_sources.extend(o.sources.iter().copied());
+            }
+        }
+    }
+
+    let mut response = KinesisEventResponse::default();
+    response.batch_item_failures = failed_sources
+        .iter()
+        .map(|&i| {
+            let mut f = KinesisBatchItemFailure::default();
+            f.item_identifier = Some(records[i].seq.clone());
+            f
+        })
+        .collect();
+
+    metrics.count("RecordsIn", plan.stream_records);
+    metrics.count("UserRecords", plan.user_records);
+    metrics.count("RecordsWritten", written_raw);
+    metrics.count("RecordsQuarantined", written_quarantine);
+    metrics.count("RecordsFailed", failed_sources.len());
+    for (kind, n) in &plan.rejected {
+        metrics.count(&format!("Rejected_{}", kind.as_str()), *n);
+    }
+    if let (Some(raw), Some(gz)) = (metrics.get("BytesRaw"), metrics.get("BytesCompressed")) {
+        if gz > 0.0 {
+            metrics.set("CompressionRatio", raw / gz, Unit::None);
+        }
+    }
+    metrics.emit();
+    tracing::info!(
+        stream_records = plan.stream_records,
+        user_records = plan.user_records,
+        valid = plan.valid,
+        quarantined = plan.quarantined(),
+        objects = plan.objects.len(),
+        failed_records = failed_sources.len(),
+        "batch processed"
+    );
+    Ok(response)
+}

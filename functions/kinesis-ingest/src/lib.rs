@@ -1,0 +1,11 @@
+//! kinesis-ingest: Kinesis records → validated, partitioned gzip NDJSON in the S3 raw zone.
+//!
+//! [`batch`] is the pure CPU path (decode, validate, route, partition, encode); [`handler`]
+//! turns a Lambda `KinesisEvent` into stream records, writes the planned objects through the
+//! [`sluice_core::store::ObjectStore`] port and reports batch item failures.
+
+pub mod batch;
+pub mod handler;
+
+pub use batch::{plan_batch, Plan, PlannedObject, StreamRecord, Zone};
+pub use handler::{handle, Ingest};

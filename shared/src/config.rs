@@ -1,0 +1,600 @@
+//! The pipeline configuration: datasets, their schemas, routing, keys and PII rules.
+//!
+//! A pipeline is a TOML document (see `pipeline.toml` at the repository root). It is parsed
+//! once at cold start into [`PipelineConfig`], and [`PipelineConfig::from_toml`] rejects every
+//! inconsistency with a message that names the dataset and the field, so a bad deployment fails
+//! before it touches data.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Default cap on one decoded record (Kinesis allows 1 MiB per record).
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Default tolerance for event times ahead of the record's arrival time.
+pub const DEFAULT_MAX_FUTURE_SKEW_SECS: i64 = 24 * 3600;
+/// Default gzip level for raw objects.
+pub const DEFAULT_GZIP_LEVEL: u32 = 6;
+/// Longest identifier PostgreSQL accepts without truncation.
+const MAX_IDENTIFIER: usize = 63;
+/// Prefix reserved for columns and metadata that sluice adds itself.
+pub const RESERVED_PREFIX: &str = "_sluice";
+
+/// A validated pipeline configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineConfig {
+    /// The record field whose value selects the dataset.
+    pub routing_field: String,
+    /// Records larger than this (bytes, after de-aggregation) are quarantined.
+    pub max_record_bytes: usize,
+    /// Event times later than arrival + this many seconds are rejected.
+    pub max_future_skew_secs: i64,
+    /// gzip level (0-9) for NDJSON objects.
+    pub gzip_level: u32,
+    /// Glue catalog settings.
+    pub catalog: CatalogConfig,
+    /// PostgreSQL settings.
+    pub warehouse: WarehouseConfig,
+    /// The datasets, in declaration order.
+    pub datasets: Vec<Dataset>,
+}
+
+/// Glue Data Catalog settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Glue database name (created if missing).
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// Write partition-projection table properties instead of registering partitions.
+    #[serde(default)]
+    pub partition_projection: bool,
+}
+
+/// PostgreSQL warehouse settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseConfig {
+    /// Schema the dataset tables live in (created if missing).
+    #[serde(default = "default_pg_schema")]
+    pub schema: String,
+}
+
+fn default_database() -> String {
+    "sluice".into()
+}
+fn default_pg_schema() -> String {
+    "sluice".into()
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            database: default_database(),
+            partition_projection: false,
+        }
+    }
+}
+
+impl Default for WarehouseConfig {
+    fn default() -> Self {
+        WarehouseConfig {
+            schema: default_pg_schema(),
+        }
+    }
+}
+
+/// One dataset: a kind of business record with its own schema, table and prefixes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// Name used in prefixes, table names and metrics (`[a-z][a-z0-9_]*`).
+    pub name: String,
+    /// Value of the routing field that selects this dataset.
+    pub route: String,
+    /// Fields in declaration order.
+    pub fields: Vec<Field>,
+    /// Index into `fields` of the key field; `None` falls back to shard + sequence number.
+    pub key: Option<usize>,
+    /// Index into `fields` of the event-time field; `None` partitions by arrival time.
+    pub event_time: Option<usize>,
+    /// PII rule per field index.
+    pub pii: BTreeMap<usize, PiiRule>,
+}
+
+impl Dataset {
+    /// The key field, if one is configured.
+    pub fn key_field(&self) -> Option<&Field> {
+        self.key.map(|i| &self.fields[i])
+    }
+
+    /// The event-time field, if one is configured.
+    pub fn event_time_field(&self) -> Option<&Field> {
+        self.event_time.map(|i| &self.fields[i])
+    }
+
+    /// The PII rule of a field index, if any.
+    pub fn pii_rule(&self, field: usize) -> Option<PiiRule> {
+        self.pii.get(&field).copied()
+    }
+}
+
+/// One schema field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// Key of the field in the JSON record (or CSV header).
+    pub name: String,
+    /// Column name in Parquet, PostgreSQL and Glue.
+    pub column: String,
+    /// Declared type.
+    pub ty: FieldType,
+    /// Whether a record without it (or with null) is rejected.
+    pub required: bool,
+}
+
+/// The types a schema field can declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    String,
+    Int,
+    Float,
+    Bool,
+    Timestamp,
+    Date,
+    Json,
+}
+
+impl FieldType {
+    /// The name used in config files and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Int => "int",
+            FieldType::Float => "float",
+            FieldType::Bool => "bool",
+            FieldType::Timestamp => "timestamp",
+            FieldType::Date => "date",
+            FieldType::Json => "json",
+        }
+    }
+}
+
+impl fmt::Display for FieldType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How s3-transform treats a PII field before it reaches curated objects or PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiRule {
+    /// HMAC-SHA256 of the value, hex; deterministic, joinable, not reversible without the key.
+    Hash,
+    /// Replaced by a fixed marker.
+    Redact,
+    /// Local part hidden, domain kept: `***@example.com`.
+    MaskEmail,
+    /// IPv4 keeps /24, IPv6 keeps /48.
+    TruncateIp,
+    /// The column is not written at all.
+    Drop,
+}
+
+impl PiiRule {
+    /// The name used in config files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PiiRule::Hash => "hash",
+            PiiRule::Redact => "redact",
+            PiiRule::MaskEmail => "mask_email",
+            PiiRule::TruncateIp => "truncate_ip",
+            PiiRule::Drop => "drop",
+        }
+    }
+}
+
+// ----- raw (serde) shapes -----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    pipeline: RawPipeline,
+    #[serde(default)]
+    catalog: CatalogConfig,
+    #[serde(default)]
+    warehouse: WarehouseConfig,
+    #[serde(default, rename = "dataset")]
+    datasets: Vec<RawDataset>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    routing_field: String,
+    max_record_bytes: Option<usize>,
+    max_future_skew_secs: Option<i64>,
+    gzip_level: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataset {
+    name: String,
+    route: Option<String>,
+    key: Option<String>,
+    event_time: Option<String>,
+    #[serde(default)]
+    fields: Vec<RawField>,
+    #[serde(default)]
+    pii: BTreeMap<String, PiiRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawField {
+    name: String,
+    column: Option<String>,
+    #[serde(rename = "type")]
+    ty: FieldType,
+    #[serde(default)]
+    required: bool,
+}
+
+impl PipelineConfig {
+    /// Parses and validates a TOML pipeline document.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        Self::validate(raw)
+    }
+
+    /// Reads a TOML pipeline document from a local path.
+    pub fn from_path(path: &str) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_string(),
+            source,
+        })?;
+        Self::from_toml(&text)
+    }
+
+    /// The dataset with this name.
+    pub fn dataset(&self, name: &str) -> Option<&Dataset> {
+        self.datasets.iter().find(|d| d.name == name)
+    }
+
+    /// The dataset whose route is this routing value.
+    pub fn route(&self, value: &str) -> Option<&Dataset> {
+        self.datasets.iter().find(|d| d.route == value)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Self> {
+        let p = raw.pipeline;
+        if p.routing_field.trim().is_empty() {
+            return Err(Error::Config(
+                "pipeline.routing_field must not be empty".into(),
+            ));
+        }
+        let max_record_bytes = p.max_record_bytes.unwrap_or(DEFAULT_MAX_RECORD_BYTES);
+        if max_record_bytes == 0 || max_record_bytes > 10 * DEFAULT_MAX_RECORD_BYTES {
+            return Err(Error::Config(format!(
+                "pipeline.max_record_bytes must be between 1 and {}, got {max_record_bytes}",
+                10 * DEFAULT_MAX_RECORD_BYTES
+            )));
+        }
+        let skew = p
+            .max_future_skew_secs
+            .unwrap_or(DEFAULT_MAX_FUTURE_SKEW_SECS);
+        if !(0..=366 * 24 * 3600).contains(&skew) {
+            return Err(Error::Config(format!(
+                "pipeline.max_future_skew_secs must be between 0 and one year, got {skew}"
+            )));
+        }
+        let gzip_level = p.gzip_level.unwrap_or(DEFAULT_GZIP_LEVEL);
+        if gzip_level > 9 {
+            return Err(Error::Config(format!(
+                "pipeline.gzip_level must be 0-9, got {gzip_level}"
+            )));
+        }
+        if !is_glue_name(&raw.catalog.database) {
+            return Err(Error::Config(format!(
+                "catalog.database {:?} must match [a-z][a-z0-9_]* (at most 63 characters)",
+                raw.catalog.database
+            )));
+        }
+        if !is_identifier(&raw.warehouse.schema) {
+            return Err(Error::Config(format!(
+                "warehouse.schema {:?} must match [a-z_][a-z0-9_]* (at most 63 characters)",
+                raw.warehouse.schema
+            )));
+        }
+        if raw.datasets.is_empty() {
+            return Err(Error::Config("no [[dataset]] declared".into()));
+        }
+        let mut names = HashSet::new();
+        let mut routes = HashSet::new();
+        let mut datasets = Vec::with_capacity(raw.datasets.len());
+        for d in raw.datasets {
+            let ds = validate_dataset(d, &p.routing_field)?;
+            if !names.insert(ds.name.clone()) {
+                return Err(Error::Config(format!(
+                    "dataset {:?}: declared twice",
+                    ds.name
+                )));
+            }
+            if !routes.insert(ds.route.clone()) {
+                return Err(Error::Config(format!(
+                    "dataset {:?}: route {:?} is already used by another dataset",
+                    ds.name, ds.route
+                )));
+            }
+            datasets.push(ds);
+        }
+        Ok(PipelineConfig {
+            routing_field: p.routing_field,
+            max_record_bytes,
+            max_future_skew_secs: skew,
+            gzip_level,
+            catalog: raw.catalog,
+            warehouse: raw.warehouse,
+            datasets,
+        })
+    }
+}
+
+fn validate_dataset(d: RawDataset, routing_field: &str) -> Result<Dataset> {
+    let name = d.name;
+    let err = |msg: String| Error::Config(format!("dataset {name:?}: {msg}"));
+    if !is_glue_name(&name) {
+        return Err(err(
+            "name must match [a-z][a-z0-9_]* (at most 63 characters)".into(),
+        ));
+    }
+    let route = d.route.unwrap_or_else(|| name.clone());
+    if route.is_empty() {
+        return Err(err("route must not be empty".into()));
+    }
+    if d.fields.is_empty() {
+        return Err(err("declares no fields".into()));
+    }
+    let mut fields = Vec::with_capacity(d.fields.len());
+    let mut seen_names = HashSet::new();
+    let mut seen_columns = HashSet::new();
+    for f in d.fields {
+        if f.name.is_empty() || f.name.chars().any(char::is_control) {
+            return Err(err(format!(
+                "field {:?}: name must be non-empty without control characters",
+                f.name
+            )));
+        }
+        if f.name.starts_with(RESERVED_PREFIX) {
+            return Err(err(format!(
+                "field {:?}: names starting with {RESERVED_PREFIX} are reserved",
+                f.name
+            )));
+        }
+        let column = f.column.unwrap_or_else(|| f.name.clone());
+        if !is_identifier(&column) || column.starts_with(RESERVED_PREFIX) {
+            return Err(err(format!(
+                "field {:?}: column {column:?} must match [a-z_][a-z0-9_]* (at most 63 \
+                 characters, not starting with {RESERVED_PREFIX}); set `column` to rename it",
+                f.name
+            )));
+        }
+        if !seen_names.insert(f.name.clone()) {
+            return Err(err(format!("field {:?}: declared twice", f.name)));
+        }
+        if !seen_columns.insert(column.clone()) {
+            return Err(err(format!(
+                "field {:?}: column {column:?} is used twice",
+                f.name
+            )));
+        }
+        fields.push(Field {
+            name: f.name,
+            column,
+            ty: f.ty,
+            required: f.required,
+        });
+    }
+    let find = |what: &str, field: &str| -> Result<usize> {
+        fields
+            .iter()
+            .position(|f| f.name == field)
+            .ok_or_else(|| err(format!("{what} field {field:?} is not declared in fields")))
+    };
+    let key = match d.key {
+        Some(k) => {
+            let i = find("key", &k)?;
+            let f = &fields[i];
+            if !matches!(f.ty, FieldType::String | FieldType::Int) || !f.required {
+                return Err(err(format!(
+                    "key field {k:?} must be a required string or int field"
+                )));
+            }
+            Some(i)
+        }
+        None => None,
+    };
+    let event_time = match d.event_time {
+        Some(t) => {
+            let i = find("event_time", &t)?;
+            let f = &fields[i];
+            if f.ty != FieldType::Timestamp || !f.required {
+                return Err(err(format!(
+                    "event_time field {t:?} must be a required timestamp field"
+                )));
+            }
+            Some(i)
+        }
+        None => None,
+    };
+    if let Some(i) = fields.iter().position(|f| f.name == routing_field) {
+        if fields[i].ty != FieldType::String {
+            return Err(err(format!(
+                "field {routing_field:?} is the routing field and must be a string"
+            )));
+        }
+    }
+    let mut pii = BTreeMap::new();
+    for (field, rule) in d.pii {
+        let i = find("pii", &field)?;
+        let f = &fields[i];
+        match rule {
+            PiiRule::MaskEmail | PiiRule::TruncateIp | PiiRule::Redact
+                if f.ty != FieldType::String =>
+            {
+                return Err(err(format!(
+                    "field {field:?}: pii rule {} needs a string field, it is {}",
+                    rule.as_str(),
+                    f.ty
+                )));
+            }
+            PiiRule::Hash if matches!(f.ty, FieldType::Json) => {
+                return Err(err(format!(
+                    "field {field:?}: pii rule hash cannot apply to a json field"
+                )));
+            }
+            _ => {}
+        }
+        if Some(i) == key
+            && matches!(
+                rule,
+                PiiRule::Drop | PiiRule::Redact | PiiRule::MaskEmail | PiiRule::TruncateIp
+            )
+        {
+            return Err(err(format!(
+                "field {field:?}: the key field can only take the pii rule hash (others would merge distinct records)"
+            )));
+        }
+        if Some(i) == event_time {
+            return Err(err(format!(
+                "field {field:?}: the event_time field cannot take a pii rule"
+            )));
+        }
+        pii.insert(i, rule);
+    }
+    Ok(Dataset {
+        name,
+        route,
+        fields,
+        key,
+        event_time,
+        pii,
+    })
+}
+
+/// `[a-z][a-z0-9_]*`, at most 63 characters: safe in S3 keys, Glue, PostgreSQL and metrics.
+pub fn is_glue_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_IDENTIFIER
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+/// `[a-z_][a-z0-9_]*`, at most 63 characters.
+pub fn is_identifier(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_IDENTIFIER
+        && (b[0].is_ascii_lowercase() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [pipeline]
+        routing_field = "type"
+
+        [[dataset]]
+        name = "signups"
+        route = "signup"
+        key = "event_id"
+        event_time = "ts"
+        fields = [
+          { name = "event_id", type = "string", required = true },
+          { name = "ts", type = "timestamp", required = true },
+          { name = "email", type = "string" },
+          { name = "userId", column = "user_id", type = "int" },
+        ]
+        pii = { email = "mask_email" }
+    "#;
+
+    fn err_of(text: &str) -> String {
+        match PipelineConfig::from_toml(text) {
+            Ok(_) => panic!("config unexpectedly valid"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn parses_a_valid_config() {
+        let c = PipelineConfig::from_toml(GOOD).expect("valid");
+        assert_eq!(c.routing_field, "type");
+        assert_eq!(c.max_record_bytes, DEFAULT_MAX_RECORD_BYTES);
+        let d = c.route("signup").expect("route");
+        assert_eq!(d.name, "signups");
+        assert_eq!(d.key_field().map(|f| f.name.as_str()), Some("event_id"));
+        assert_eq!(
+            d.event_time_field().map(|f| f.ty),
+            Some(FieldType::Timestamp)
+        );
+        assert_eq!(d.fields[3].column, "user_id");
+        assert_eq!(d.pii_rule(2), Some(PiiRule::MaskEmail));
+        assert_eq!(c.catalog.database, "sluice");
+    }
+
+    #[test]
+    fn errors_name_dataset_and_field() {
+        let e = err_of(&GOOD.replace("key = \"event_id\"", "key = \"nope\""));
+        assert!(e.contains("signups") && e.contains("nope"), "{e}");
+        let e = err_of(&GOOD.replace("{ email = \"mask_email\" }", "{ userId = \"mask_email\" }"));
+        assert!(e.contains("userId") && e.contains("mask_email"), "{e}");
+        let e = err_of(&GOOD.replace("name = \"signups\"", "name = \"Sign/ups\""));
+        assert!(e.contains("Sign/ups"), "{e}");
+        let e = err_of(&GOOD.replace("type = \"int\"", "type = \"integer\""));
+        assert!(e.contains("integer"), "{e}");
+        let e = err_of(&GOOD.replace("column = \"user_id\"", "column = \"User Id\""));
+        assert!(e.contains("User Id"), "{e}");
+        let e = err_of(&GOOD.replace(
+            "{ name = \"ts\", type = \"timestamp\", required = true }",
+            "{ name = \"ts\", type = \"string\", required = true }",
+        ));
+        assert!(e.contains("event_time") && e.contains("ts"), "{e}");
+    }
+
+    #[test]
+    fn rejects_duplicates_and_unknown_keys() {
+        let twice = format!("{GOOD}\n{}", &GOOD[GOOD.find("[[dataset]]").unwrap_or(0)..]);
+        assert!(err_of(&twice).contains("declared twice"));
+        assert!(err_of(&GOOD.replace("routing_field", "routing_feld")).contains("routing_feld"));
+        assert!(err_of("[pipeline]\nrouting_field = \"t\"\n").contains("no [[dataset]]"));
+        let e = err_of(&GOOD.replace("mask_email", "mask_everything"));
+        assert!(e.contains("mask_everything"), "{e}");
+    }
+
+    #[test]
+    fn key_cannot_be_dropped() {
+        let e = err_of(&GOOD.replace("{ email = \"mask_email\" }", "{ event_id = \"drop\" }"));
+        assert!(e.contains("event_id") && e.contains("key"), "{e}");
+    }
+
+    #[test]
+    fn name_predicates() {
+        assert!(is_glue_name("page_views"));
+        assert!(!is_glue_name("_x"));
+        assert!(!is_glue_name("a/b"));
+        assert!(!is_glue_name(".."));
+        assert!(!is_glue_name(&"a".repeat(64)));
+        assert!(is_identifier("_x1"));
+        assert!(!is_identifier("X"));
+    }
+}

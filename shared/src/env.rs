@@ -1,0 +1,125 @@
+//! Environment settings read at cold start: names, defaults and parsing with clear errors.
+//!
+//! Every variable sluice reads is named here, so the README's table and the code agree.
+
+use crate::error::{Error, Result};
+use crate::layout::validate_prefix;
+
+/// The data bucket.
+pub const BUCKET: &str = "SLUICE_BUCKET";
+/// The pipeline config: a local path or `s3://bucket/key`.
+pub const CONFIG: &str = "SLUICE_CONFIG";
+/// Force S3 path-style addressing (`true`/`false`).
+pub const FORCE_PATH_STYLE: &str = "SLUICE_S3_FORCE_PATH_STYLE";
+/// Prefix of the raw zone (default `raw/`).
+pub const RAW_PREFIX: &str = "SLUICE_RAW_PREFIX";
+/// Prefix of the quarantine zone (default `quarantine/`).
+pub const QUARANTINE_PREFIX: &str = "SLUICE_QUARANTINE_PREFIX";
+/// Prefix of the curated zone (default `curated/`).
+pub const CURATED_PREFIX: &str = "SLUICE_CURATED_PREFIX";
+/// Prefix of the dead-letter zone (default `dead-letter/`).
+pub const DEAD_LETTER_PREFIX: &str = "SLUICE_DEAD_LETTER_PREFIX";
+/// Upper bound on concurrent object writes in one invocation (default 8).
+pub const MAX_CONCURRENCY: &str = "SLUICE_MAX_CONCURRENCY";
+
+/// A required environment variable.
+pub fn env_required(name: &str) -> Result<String> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(Error::env(name, "is required and not set")),
+    }
+}
+
+/// An optional environment variable with a default.
+pub fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// An optional environment variable parsed as `T`, with a default.
+pub fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e| Error::env(name, e)),
+        _ => Ok(default),
+    }
+}
+
+/// The zone prefixes of the lake, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zones {
+    pub raw: String,
+    pub quarantine: String,
+    pub curated: String,
+    pub dead_letter: String,
+}
+
+impl Default for Zones {
+    fn default() -> Self {
+        Zones {
+            raw: "raw/".into(),
+            quarantine: "quarantine/".into(),
+            curated: "curated/".into(),
+            dead_letter: "dead-letter/".into(),
+        }
+    }
+}
+
+impl Zones {
+    /// Reads the four prefixes from the environment (defaults `raw/`, `quarantine/`,
+    /// `curated/`, `dead-letter/`); they must be distinct and none may contain another.
+    pub fn from_env() -> Result<Self> {
+        let d = Zones::default();
+        let z = Zones {
+            raw: env_or(RAW_PREFIX, &d.raw),
+            quarantine: env_or(QUARANTINE_PREFIX, &d.quarantine),
+            curated: env_or(CURATED_PREFIX, &d.curated),
+            dead_letter: env_or(DEAD_LETTER_PREFIX, &d.dead_letter),
+        };
+        z.validate()?;
+        Ok(z)
+    }
+
+    /// Checks shapes and that no zone's prefix is inside another's (which would let one
+    /// function's output trigger a function it must not).
+    pub fn validate(&self) -> Result<()> {
+        let all = [
+            (RAW_PREFIX, &self.raw),
+            (QUARANTINE_PREFIX, &self.quarantine),
+            (CURATED_PREFIX, &self.curated),
+            (DEAD_LETTER_PREFIX, &self.dead_letter),
+        ];
+        for (name, p) in all {
+            validate_prefix(name, p)?;
+        }
+        for (i, (na, a)) in all.iter().enumerate() {
+            for (nb, b) in &all[i + 1..] {
+                if a.starts_with(b.as_str()) || b.starts_with(a.as_str()) {
+                    return Err(Error::env(na, format!("{a:?} overlaps {nb}={b:?}")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_must_not_overlap() {
+        assert!(Zones::default().validate().is_ok());
+        let mut z = Zones {
+            curated: "raw/curated/".into(),
+            ..Zones::default()
+        };
+        assert!(z.validate().is_err());
+        z.curated = "raw/".into();
+        assert!(z.validate().is_err());
+    }
+}

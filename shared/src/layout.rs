@@ -1,0 +1,243 @@
+//! The object-key layout of the lake: zones, Hive partitions, file names, and key decoding.
+//!
+//! ```text
+//! <raw>/<dataset>/dt=YYYY-MM-DD/hr=HH/<shardId>-<firstSeq>-<lastSeq>.json.gz
+//! <quarantine>/<dataset|_unrouted>/dt=YYYY-MM-DD/hr=HH/<shardId>-<firstSeq>-<lastSeq>.json.gz
+//! <curated>/<dataset>/dt=YYYY-MM-DD/hr=HH/<stem>.parquet
+//! ```
+//! Every component that reaches a key is either produced here from validated parts (dataset
+//! names are `[a-z][a-z0-9_]*`, partitions are digits) or checked by [`is_safe_component`], so
+//! no input can inject `/`, `..` or control characters into a key.
+
+use chrono::{Datelike, Timelike};
+
+use crate::error::{Error, Result};
+use crate::schema::micros_to_datetime;
+
+/// Dataset directory for records that match no dataset.
+pub const UNROUTED: &str = "_unrouted";
+/// Longest file-name component accepted in a key.
+const MAX_COMPONENT: usize = 255;
+
+/// A Hive partition `dt=YYYY-MM-DD/hr=HH`, from a UTC time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Partition {
+    /// `YYYY-MM-DD`.
+    pub dt: String,
+    /// `00`-`23`.
+    pub hr: String,
+}
+
+impl Partition {
+    /// The partition of a UTC instant in epoch microseconds (clamped to the epoch if invalid).
+    pub fn of_micros(micros: i64) -> Partition {
+        let t = micros_to_datetime(micros).unwrap_or_default();
+        Partition {
+            dt: format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day()),
+            hr: format!("{:02}", t.hour()),
+        }
+    }
+
+    /// `dt=YYYY-MM-DD/hr=HH`.
+    pub fn path(&self) -> String {
+        format!("dt={}/hr={}", self.dt, self.hr)
+    }
+
+    /// Parses `dt` and `hr` values, accepting only the exact shapes this module writes.
+    pub fn parse(dt: &str, hr: &str) -> Option<Partition> {
+        let d = dt.as_bytes();
+        let ok_dt = d.len() == 10
+            && d[4] == b'-'
+            && d[7] == b'-'
+            && d.iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+            && chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d").is_ok();
+        let ok_hr = hr.len() == 2 && hr.parse::<u8>().is_ok_and(|h| h < 24);
+        (ok_dt && ok_hr).then(|| Partition {
+            dt: dt.to_string(),
+            hr: hr.to_string(),
+        })
+    }
+}
+
+/// Whether `s` may be one path component of a key: `[A-Za-z0-9._=-]+`, not `.`/`..`.
+pub fn is_safe_component(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_COMPONENT
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'='))
+}
+
+/// Validates a zone prefix such as `raw/`: safe components, each followed by `/`.
+pub fn validate_prefix(name: &str, prefix: &str) -> Result<()> {
+    let ok = prefix.ends_with('/') && prefix[..prefix.len() - 1].split('/').all(is_safe_component);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::env(
+            name,
+            format!("{prefix:?} must be path components of [A-Za-z0-9._=-] ending in '/'"),
+        ))
+    }
+}
+
+/// `<prefix><dataset>/dt=../hr=../<file>`; `file` must be a safe component.
+pub fn object_key(prefix: &str, dataset: &str, partition: &Partition, file: &str) -> String {
+    debug_assert!(is_safe_component(dataset) && is_safe_component(file));
+    format!("{prefix}{dataset}/{}/{file}", partition.path())
+}
+
+/// A Kinesis shard id made safe for a key (AWS ids already are; anything else is replaced).
+pub fn safe_shard_id(shard: &str) -> &str {
+    if is_safe_component(shard) {
+        shard
+    } else {
+        "unknown-shard"
+    }
+}
+
+/// `<shard>-<firstSeq>-<lastSeq>.json.gz`.
+pub fn batch_file_name(shard: &str, first_seq: &str, last_seq: &str) -> String {
+    format!("{}-{first_seq}-{last_seq}.json.gz", safe_shard_id(shard))
+}
+
+/// Decodes an S3 event notification key: `+` is a space, `%XX` are UTF-8 bytes.
+pub fn decode_s3_event_key(raw: &str) -> Result<String, String> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| "key is not valid UTF-8 after percent-decoding".to_string())
+}
+
+/// The parts of a key written in the zone layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneKey {
+    pub dataset: String,
+    /// The partition, when the key has a valid `dt=/hr=` pair.
+    pub partition: Option<Partition>,
+    /// The last component (file name).
+    pub file: String,
+}
+
+impl ZoneKey {
+    /// The file name without its extensions (`a.json.gz` → `a`).
+    pub fn stem(&self) -> &str {
+        self.file.split('.').next().unwrap_or(&self.file)
+    }
+}
+
+/// Parses `<prefix><dataset>/[dt=../hr=../]...<file>`; `None` if the key is outside `prefix`,
+/// has an unsafe component, or names no dataset.
+pub fn parse_zone_key(prefix: &str, key: &str) -> Option<ZoneKey> {
+    let rest = key.strip_prefix(prefix)?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    if parts.len() < 2 || !parts.iter().all(|p| is_safe_component(p)) {
+        return None;
+    }
+    let dataset = parts[0].to_string();
+    let file = parts[parts.len() - 1].to_string();
+    let mut dt = None;
+    let mut hr = None;
+    for p in &parts[1..parts.len() - 1] {
+        if let Some(v) = p.strip_prefix("dt=") {
+            dt = Some(v);
+        } else if let Some(v) = p.strip_prefix("hr=") {
+            hr = Some(v);
+        }
+    }
+    let partition = match (dt, hr) {
+        (Some(d), Some(h)) => Partition::parse(d, h),
+        _ => None,
+    };
+    Some(ZoneKey {
+        dataset,
+        partition,
+        file,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_from_event_time() {
+        // 2025-11-22T23:59:59.999Z
+        let p = Partition::of_micros(1_763_855_999_999_000);
+        assert_eq!(p.path(), "dt=2025-11-22/hr=23");
+        assert_eq!(Partition::of_micros(0).path(), "dt=1970-01-01/hr=00");
+        assert_eq!(Partition::parse("2025-11-22", "23"), Some(p));
+        assert_eq!(Partition::parse("2025-11-22", "24"), None);
+        assert_eq!(Partition::parse("2025/11/22", "01"), None);
+        assert_eq!(Partition::parse("2025-13-22", "01"), None);
+    }
+
+    #[test]
+    fn keys() {
+        let p = Partition::parse("2025-11-22", "07").expect("partition");
+        let f = batch_file_name("shardId-000000000001", "495", "497");
+        assert_eq!(
+            object_key("raw/", "page_views", &p, &f),
+            "raw/page_views/dt=2025-11-22/hr=07/shardId-000000000001-495-497.json.gz"
+        );
+        assert_eq!(
+            batch_file_name("../etc", "1", "2"),
+            "unknown-shard-1-2.json.gz"
+        );
+        assert_eq!(
+            batch_file_name("a/b", "1", "2"),
+            "unknown-shard-1-2.json.gz"
+        );
+    }
+
+    #[test]
+    fn components_and_prefixes() {
+        for bad in ["", ".", "..", "a/b", "a\nb", "a b", "é", "a\0"] {
+            assert!(!is_safe_component(bad), "{bad:?}");
+        }
+        assert!(is_safe_component("shardId-0001"));
+        assert!(validate_prefix("P", "raw/").is_ok());
+        assert!(validate_prefix("P", "lake/raw/").is_ok());
+        assert!(validate_prefix("P", "raw").is_err());
+        assert!(validate_prefix("P", "../raw/").is_err());
+        assert!(validate_prefix("P", "/raw/").is_err());
+    }
+
+    #[test]
+    fn s3_event_keys_decode() {
+        assert_eq!(
+            decode_s3_event_key("raw/a+b/c%20d.json").as_deref(),
+            Ok("raw/a b/c d.json")
+        );
+        assert_eq!(
+            decode_s3_event_key("raw/caf%C3%A9.csv").as_deref(),
+            Ok("raw/café.csv")
+        );
+        assert_eq!(
+            decode_s3_event_key("raw/%2B.csv").as_deref(),
+            Ok("raw/+.csv")
+        );
+        assert!(decode_s3_event_key("raw/%FF.csv").is_err());
+    }
+
+    #[test]
+    fn zone_keys_parse() {
+        let k = parse_zone_key(
+            "raw/",
+            "raw/page_views/dt=2025-11-22/hr=07/shardId-1-2-3.json.gz",
+        )
+        .expect("parsed");
+        assert_eq!(k.dataset, "page_views");
+        assert_eq!(k.partition, Partition::parse("2025-11-22", "07"));
+        assert_eq!(k.stem(), "shardId-1-2-3");
+        assert!(parse_zone_key("raw/", "curated/x/y.parquet").is_none());
+        assert!(parse_zone_key("raw/", "raw/../x/y.json").is_none());
+        assert!(parse_zone_key("raw/", "raw/x.json").is_none());
+        let drop = parse_zone_key("raw/", "raw/signups/import.csv").expect("parsed");
+        assert_eq!(drop.partition, None);
+    }
+}

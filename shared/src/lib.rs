@@ -1,0 +1,24 @@
+//! sluice-core: the shared core of the sluice pipeline.
+//!
+//! Everything the Lambda functions have in common lives here, on the crate's own types (Lambda
+//! event JSON stays in the function crates): dataset configuration and schema ([`config`]),
+//! value coercion and time parsing ([`schema`]), record decoding including KPL de-aggregation
+//! ([`record`], [`kpl`]), the object-key layout of the lake ([`layout`]), the NDJSON + gzip codec
+//! ([`ndjson`]), error classification ([`error`]), telemetry ([`telemetry`]) and the storage port
+//! with its S3 adapter ([`store`]).
+
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod kpl;
+pub mod layout;
+pub mod ndjson;
+pub mod record;
+pub mod schema;
+pub mod store;
+pub mod telemetry;
+
+#[cfg(feature = "s3")]
+pub mod aws;
+
+pub use error::{Error, Result};

@@ -1,0 +1,121 @@
+//! The NDJSON + gzip codec of the raw and quarantine zones.
+//!
+//! Lines are written by splicing sluice's metadata object into the record's own JSON text, so
+//! the original bytes (number precision, key order, escapes) are kept; only raw CR/LF, which
+//! valid JSON allows solely as whitespace between tokens, become spaces so each record is one
+//! line. gzip output is deterministic: no file name, mtime 0, fixed OS byte.
+
+use std::io::Write;
+
+use flate2::write::GzEncoder;
+use flate2::{Compression, GzBuilder};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The key under which each raw line carries sluice's metadata.
+pub const META_KEY: &str = "_sluice";
+
+/// Deterministic metadata of one raw line: where the record came from, never when it was seen.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LineMeta<'a> {
+    pub shard: &'a str,
+    pub seq: &'a str,
+    pub sub: u32,
+    pub pk: &'a str,
+    /// Kinesis approximate arrival time, RFC 3339 UTC with milliseconds.
+    pub arrival: &'a str,
+}
+
+/// Appends `obj_text` (the exact text of one JSON object) with `meta` spliced in as its first
+/// key, followed by `\n`.
+pub fn push_line_with_meta(out: &mut Vec<u8>, meta: &LineMeta<'_>, obj_text: &str) -> Result<()> {
+    let body = obj_text
+        .strip_prefix('{')
+        .ok_or_else(|| Error::Encode("record text does not start with '{'".into()))?;
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(META_KEY.as_bytes());
+    out.extend_from_slice(b"\":");
+    serde_json::to_writer(&mut *out, meta).map_err(|e| Error::Encode(e.to_string()))?;
+    if !body.trim_start().starts_with('}') {
+        out.push(b',');
+    }
+    let start = out.len();
+    out.extend_from_slice(body.as_bytes());
+    for b in &mut out[start..] {
+        if *b == b'\n' || *b == b'\r' {
+            *b = b' ';
+        }
+    }
+    out.push(b'\n');
+    Ok(())
+}
+
+/// Appends one serialisable value as a JSON line.
+pub fn push_json_line<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<()> {
+    serde_json::to_writer(&mut *out, value).map_err(|e| Error::Encode(e.to_string()))?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// gzip-compresses `data` deterministically at `level` (0-9).
+pub fn gzip(data: &[u8], level: u32) -> Result<Vec<u8>> {
+    let mut enc: GzEncoder<Vec<u8>> = GzBuilder::new().mtime(0).operating_system(255).write(
+        Vec::with_capacity(data.len() / 4 + 64),
+        Compression::new(level.min(9)),
+    );
+    enc.write_all(data)
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    enc.finish().map_err(|e| Error::Encode(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    const META: LineMeta<'static> = LineMeta {
+        shard: "shardId-000000000000",
+        seq: "49",
+        sub: 0,
+        pk: "p\"k",
+        arrival: "2025-11-22T10:00:00.000Z",
+    };
+
+    fn line(obj: &str) -> String {
+        let mut out = Vec::new();
+        push_line_with_meta(&mut out, &META, obj).expect("line");
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn splices_metadata_first_and_keeps_the_record() {
+        let l = line("{\"a\":1.10,\n\"b\":\"x\\ny\"}");
+        assert!(l.ends_with("}\n") && l.matches('\n').count() == 1, "{l}");
+        let v: serde_json::Value = serde_json::from_str(&l).expect("json");
+        assert_eq!(v["a"].to_string(), "1.1");
+        assert!(l.contains("\"a\":1.10"));
+        assert_eq!(v["b"], "x\ny");
+        assert_eq!(v["_sluice"]["pk"], "p\"k");
+        assert!(l.starts_with("{\"_sluice\":{\"shard\""));
+        let empty = line("{ }");
+        let v: serde_json::Value = serde_json::from_str(&empty).expect("json");
+        assert_eq!(v.as_object().map(|m| m.len()), Some(1));
+        let mut out = Vec::new();
+        assert!(push_line_with_meta(&mut out, &META, "[1]").is_err());
+    }
+
+    #[test]
+    fn gzip_is_deterministic_and_round_trips() {
+        let data = b"{\"a\":1}\n".repeat(100);
+        let a = gzip(&data, 6).expect("gzip");
+        let b = gzip(&data, 6).expect("gzip");
+        assert_eq!(a, b);
+        assert_eq!(&a[4..8], &[0, 0, 0, 0], "mtime must be zero");
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&a[..])
+            .read_to_end(&mut back)
+            .expect("gunzip");
+        assert_eq!(back, data);
+    }
+}

@@ -1,0 +1,321 @@
+//! Coercion of record values to the schema's types, shared by validation (kinesis-ingest) and
+//! typing (s3-transform) so both stages agree on what a valid value is.
+//!
+//! Accepted inputs per type:
+//! - `string`: a JSON string.
+//! - `int`: a JSON integer in the i64 range (or a float with no fraction), or a string of one.
+//! - `float`: a JSON number, or a string of one.
+//! - `bool`: `true`/`false`, or the strings `"true"`/`"false"`.
+//! - `timestamp`: an RFC 3339 string (`2026-11-22T10:15:00.123Z`, any offset), a naive
+//!   `YYYY-MM-DD[T ]HH:MM:SS[.f]` taken as UTC, or a number of epoch seconds (|n| < 1e11) or
+//!   epoch milliseconds (otherwise).
+//! - `date`: a `YYYY-MM-DD` string.
+//! - `json`: any JSON value, kept as compact JSON text.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde_json::Value;
+
+use crate::config::FieldType;
+
+/// Microseconds since the Unix epoch at 2000-01-01T00:00:00Z: the earliest accepted event time.
+pub const MIN_EVENT_TIME_MICROS: i64 = 946_684_800_000_000;
+/// Numbers at or above this magnitude are epoch milliseconds, below it epoch seconds.
+const EPOCH_MILLIS_THRESHOLD: f64 = 1e11;
+/// Unix epoch as a date, for day counts.
+const EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+/// A value coerced to its schema type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Typed<'a> {
+    /// Absent or JSON null.
+    Null,
+    Str(Cow<'a, str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Microseconds since the Unix epoch, UTC.
+    Timestamp(i64),
+    /// Days since the Unix epoch.
+    Date(i32),
+    /// Compact JSON text.
+    Json(Cow<'a, str>),
+}
+
+/// Why a value does not fit its declared type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoerceError {
+    /// The JSON type cannot represent the declared type.
+    WrongType {
+        expected: FieldType,
+        found: &'static str,
+    },
+    /// The text has the right JSON type but does not parse (bad timestamp, out-of-range int...).
+    Unparseable { expected: FieldType, reason: String },
+}
+
+impl fmt::Display for CoerceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CoerceError::WrongType { expected, found } => {
+                write!(f, "expected {expected}, found {found}")
+            }
+            CoerceError::Unparseable { expected, reason } => {
+                write!(f, "not a valid {expected}: {reason}")
+            }
+        }
+    }
+}
+
+/// The JSON type name of a value, for messages (never the value itself: it may be PII).
+pub fn json_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn unparseable(expected: FieldType, reason: impl Into<String>) -> CoerceError {
+    CoerceError::Unparseable {
+        expected,
+        reason: reason.into(),
+    }
+}
+
+/// Coerces a JSON value to `ty`. `Null` stays [`Typed::Null`]; requiredness is the caller's.
+pub fn coerce(ty: FieldType, v: &Value) -> Result<Typed<'_>, CoerceError> {
+    let wrong = || CoerceError::WrongType {
+        expected: ty,
+        found: json_type_name(v),
+    };
+    match (ty, v) {
+        (_, Value::Null) => Ok(Typed::Null),
+        (FieldType::Json, v) => Ok(Typed::Json(Cow::Owned(v.to_string()))),
+        (FieldType::String, Value::String(s)) => Ok(Typed::Str(Cow::Borrowed(s))),
+        (FieldType::Int, Value::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                Ok(Typed::Int(i))
+            } else if n.is_u64() {
+                Err(unparseable(ty, "out of the 64-bit signed range"))
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                float_to_int(f)
+                    .ok_or_else(|| unparseable(ty, "has a fractional part or is out of range"))
+            }
+        }
+        (FieldType::Float, Value::Number(n)) => n
+            .as_f64()
+            .map(Typed::Float)
+            .ok_or_else(|| unparseable(ty, "out of range")),
+        (FieldType::Bool, Value::Bool(b)) => Ok(Typed::Bool(*b)),
+        (FieldType::Timestamp, Value::Number(n)) => n
+            .as_f64()
+            .and_then(epoch_number_to_micros)
+            .map(Typed::Timestamp)
+            .ok_or_else(|| unparseable(ty, "epoch number out of range")),
+        (
+            FieldType::Int
+            | FieldType::Float
+            | FieldType::Bool
+            | FieldType::Timestamp
+            | FieldType::Date,
+            Value::String(s),
+        ) => coerce_str(ty, s),
+        _ => Err(wrong()),
+    }
+}
+
+/// Coerces text (a CSV cell, or a JSON string) to `ty`. Empty text is null for non-strings.
+pub fn coerce_str(ty: FieldType, s: &str) -> Result<Typed<'_>, CoerceError> {
+    if s.is_empty() && ty != FieldType::String {
+        return Ok(Typed::Null);
+    }
+    match ty {
+        FieldType::String => Ok(Typed::Str(Cow::Borrowed(s))),
+        FieldType::Int => s
+            .trim()
+            .parse::<i64>()
+            .map(Typed::Int)
+            .map_err(|e| unparseable(ty, e.to_string())),
+        FieldType::Float => match s.trim().parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Typed::Float(f)),
+            Ok(_) => Err(unparseable(ty, "not finite")),
+            Err(e) => Err(unparseable(ty, e.to_string())),
+        },
+        FieldType::Bool => match s.trim() {
+            "true" | "TRUE" | "True" => Ok(Typed::Bool(true)),
+            "false" | "FALSE" | "False" => Ok(Typed::Bool(false)),
+            _ => Err(unparseable(ty, "expected true or false")),
+        },
+        FieldType::Timestamp => parse_timestamp(s).map(Typed::Timestamp),
+        FieldType::Date => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+            .map(|d| Typed::Date(days_since_epoch(d)))
+            .map_err(|e| unparseable(ty, e.to_string())),
+        FieldType::Json => serde_json::from_str::<Value>(s)
+            .map(|v| Typed::Json(Cow::Owned(v.to_string())))
+            .map_err(|e| unparseable(ty, e.to_string())),
+    }
+}
+
+fn float_to_int(f: f64) -> Option<Typed<'static>> {
+    // i64::MAX is not representable as f64; stay strictly inside the range.
+    if f.is_finite() && f.fract() == 0.0 && (-9.2e18..=9.2e18).contains(&f) {
+        Some(Typed::Int(f as i64))
+    } else {
+        None
+    }
+}
+
+fn epoch_number_to_micros(n: f64) -> Option<i64> {
+    if !n.is_finite() {
+        return None;
+    }
+    let micros = if n.abs() >= EPOCH_MILLIS_THRESHOLD {
+        n * 1_000.0
+    } else {
+        n * 1_000_000.0
+    };
+    // Stay within the range chrono can represent and i64 can hold.
+    if micros.abs() < 8.0e18 {
+        let m = micros.round() as i64;
+        micros_to_datetime(m).map(|_| m)
+    } else {
+        None
+    }
+}
+
+/// Parses a timestamp string to UTC microseconds since the epoch.
+pub fn parse_timestamp(s: &str) -> Result<i64, CoerceError> {
+    let t = s.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.with_timezone(&Utc).timestamp_micros());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(t, fmt) {
+            return Ok(naive.and_utc().timestamp_micros());
+        }
+    }
+    Err(unparseable(
+        FieldType::Timestamp,
+        "expected RFC 3339 (e.g. 2026-11-22T10:15:00Z) or epoch seconds/milliseconds",
+    ))
+}
+
+/// Days since 1970-01-01 of a date.
+pub fn days_since_epoch(d: NaiveDate) -> i32 {
+    use chrono::Datelike;
+    d.num_days_from_ce() - EPOCH_DAYS_FROM_CE
+}
+
+/// A UTC date-time from epoch microseconds, if representable.
+pub fn micros_to_datetime(micros: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_micros(micros).single()
+}
+
+/// RFC 3339 text with millisecond precision and `Z`, e.g. `2026-11-22T10:15:00.123Z`.
+pub fn format_micros(micros: i64) -> String {
+    match micros_to_datetime(micros) {
+        Some(dt) => dt.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        None => micros.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strings_and_ints() {
+        assert_eq!(
+            coerce(FieldType::String, &json!("a")),
+            Ok(Typed::Str("a".into()))
+        );
+        assert!(matches!(
+            coerce(FieldType::String, &json!(1)),
+            Err(CoerceError::WrongType {
+                found: "integer",
+                ..
+            })
+        ));
+        assert_eq!(coerce(FieldType::Int, &json!(42)), Ok(Typed::Int(42)));
+        assert_eq!(coerce(FieldType::Int, &json!("42")), Ok(Typed::Int(42)));
+        assert_eq!(coerce(FieldType::Int, &json!(3.0)), Ok(Typed::Int(3)));
+        assert!(coerce(FieldType::Int, &json!(3.5)).is_err());
+        assert!(coerce(FieldType::Int, &json!(u64::MAX)).is_err());
+        assert!(coerce(FieldType::Int, &json!("x")).is_err());
+        assert!(coerce(FieldType::Int, &json!(true)).is_err());
+        assert_eq!(coerce(FieldType::Int, &json!(null)), Ok(Typed::Null));
+    }
+
+    #[test]
+    fn floats_bools_dates_json() {
+        assert_eq!(coerce(FieldType::Float, &json!(1.5)), Ok(Typed::Float(1.5)));
+        assert_eq!(coerce(FieldType::Float, &json!("2")), Ok(Typed::Float(2.0)));
+        assert!(coerce(FieldType::Float, &json!("NaN")).is_err());
+        assert_eq!(
+            coerce(FieldType::Bool, &json!("true")),
+            Ok(Typed::Bool(true))
+        );
+        assert!(coerce(FieldType::Bool, &json!(1)).is_err());
+        assert_eq!(
+            coerce(FieldType::Date, &json!("1970-01-02")),
+            Ok(Typed::Date(1))
+        );
+        assert!(coerce(FieldType::Date, &json!("2026-02-30")).is_err());
+        assert_eq!(
+            coerce(FieldType::Json, &json!({"a": [1, 2]})),
+            Ok(Typed::Json(r#"{"a":[1,2]}"#.into()))
+        );
+        assert_eq!(coerce_str(FieldType::Int, ""), Ok(Typed::Null));
+        assert_eq!(
+            coerce_str(FieldType::Json, "[1]"),
+            Ok(Typed::Json("[1]".into()))
+        );
+    }
+
+    #[test]
+    fn timestamps() {
+        let want = 1_763_806_500_123_000; // 2025-11-22T10:15:00.123Z
+        for s in [
+            "2025-11-22T10:15:00.123Z",
+            "2025-11-22T11:15:00.123+01:00",
+            "2025-11-22 10:15:00.123",
+            "2025-11-22T10:15:00.123",
+        ] {
+            assert_eq!(
+                coerce(FieldType::Timestamp, &json!(s)),
+                Ok(Typed::Timestamp(want)),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            coerce(FieldType::Timestamp, &json!(1_763_806_500_123_i64)),
+            Ok(Typed::Timestamp(want))
+        );
+        assert_eq!(
+            coerce(FieldType::Timestamp, &json!(1_763_806_500.123)),
+            Ok(Typed::Timestamp(want))
+        );
+        assert!(coerce(FieldType::Timestamp, &json!("yesterday")).is_err());
+        assert!(coerce(FieldType::Timestamp, &json!(1e300)).is_err());
+        assert_eq!(format_micros(want), "2025-11-22T10:15:00.123Z");
+    }
+
+    #[test]
+    fn errors_never_echo_the_value() {
+        let e = coerce(FieldType::Int, &json!("secret@example.com"))
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("secret"), "{e}");
+        let e = parse_timestamp("secret-value").unwrap_err().to_string();
+        assert!(!e.contains("secret"), "{e}");
+    }
+}

@@ -1,0 +1,346 @@
+//! kinesis-ingest against a real S3 API (moto server): what lands, where, and how often.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use base64::Engine;
+use kinesis_ingest::{handle, Ingest};
+use serde_json::Value;
+use sluice_core::aws::S3Store;
+use sluice_core::config::PipelineConfig;
+use sluice_core::env::Zones;
+use sluice_local::events::{kinesis_event, sample, KRecord};
+use sluice_local::{workspace_root, Aws};
+
+fn demo_config() -> PipelineConfig {
+    let path = workspace_root().join("pipeline.toml");
+    PipelineConfig::from_path(&path.to_string_lossy()).expect("demo pipeline.toml is valid")
+}
+
+async fn run(aws: &Aws, bucket: &str, cfg: &PipelineConfig, event: KinesisEvent) -> Vec<String> {
+    let zones = Zones::default();
+    let store = S3Store::new(aws.s3.clone(), bucket);
+    let ctx = Ingest {
+        cfg,
+        zones: &zones,
+        store: &store,
+        max_concurrency: 4,
+    };
+    let resp = handle(&ctx, event)
+        .await
+        .expect("handler never fails on data");
+    resp.batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier.unwrap_or_default())
+        .collect()
+}
+
+fn event_from_sample(name: &str) -> KinesisEvent {
+    serde_json::from_value(sample(name)).expect("sample is a KinesisEvent")
+}
+
+/// The original record of a raw line: the line without sluice's metadata key.
+fn strip_meta(mut v: Value) -> Value {
+    v.as_object_mut().map(|m| m.remove("_sluice"));
+    v
+}
+
+#[tokio::test]
+async fn clean_batch_lands_in_event_time_partitions() {
+    let aws = Aws::local().await;
+    let bucket = aws.bucket().await;
+    let cfg = demo_config();
+    let event = event_from_sample("kinesis-clean.json");
+    let originals: Vec<Value> = event
+        .records
+        .iter()
+        .map(|r| serde_json::from_slice(&r.kinesis.data.0).expect("json"))
+        .collect();
+    let failures = run(&aws, &bucket, &cfg, event).await;
+    assert!(failures.is_empty());
+
+    assert_eq!(
+        aws.keys(&bucket, "").await,
+        vec![
+            "raw/page_views/dt=2025-11-22/hr=09/shardId-000000000000-49590000000000000000000000000000000000000000000000000001-49590000000000000000000000000000000000000000000000000001.json.gz",
+            "raw/page_views/dt=2025-11-22/hr=10/shardId-000000000000-49590000000000000000000000000000000000000000000000000004-49590000000000000000000000000000000000000000000000000004.json.gz",
+            "raw/purchases/dt=2025-11-22/hr=08/shardId-000000000000-49590000000000000000000000000000000000000000000000000003-49590000000000000000000000000000000000000000000000000005.json.gz",
+            "raw/signups/dt=2025-11-22/hr=09/shardId-000000000000-49590000000000000000000000000000000000000000000000000002-49590000000000000000000000000000000000000000000000000002.json.gz",
+        ]
+    );
+    let lines = aws.json_lines(&bucket, "raw/").await;
+    assert_eq!(lines.len(), originals.len());
+    for original in &originals {
+        let found: Vec<&(String, Value)> = lines
+            .iter()
+            .filter(|(_, v)| strip_meta(v.clone()) == *original)
+            .collect();
+        assert_eq!(found.len(), 1, "record {original} lands exactly once");
+        let meta = &found[0].1["_sluice"];
+        assert_eq!(meta["shard"], "shardId-000000000000");
+        assert!(meta["arrival"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("2025-11-22T10:00:00.")));
+    }
+}
+
+#[tokio::test]
+async fn mixed_batch_quarantines_each_bad_record_with_its_payload() {
+    let aws = Aws::local().await;
+    let bucket = aws.bucket().await;
+    let cfg = demo_config();
+    let event = event_from_sample("kinesis-mixed.json");
+    let payloads: Vec<Vec<u8>> = event
+        .records
+        .iter()
+        .map(|r| r.kinesis.data.0.clone())
+        .collect();
+    let failures = run(&aws, &bucket, &cfg, event).await;
+    assert!(failures.is_empty(), "invalid data never fails the batch");
+
+    let raw = aws.json_lines(&bucket, "raw/").await;
+    assert_eq!(
+        raw.len(),
+        3,
+        "one page view plus one NDJSON record of two lines"
+    );
+    let quarantine = aws.json_lines(&bucket, "quarantine/").await;
+    let kinds: BTreeMap<String, usize> =
+        quarantine.iter().fold(BTreeMap::new(), |mut m, (_, v)| {
+            *m.entry(v["error_kind"].as_str().unwrap_or("?").to_string())
+                .or_default() += 1;
+            m
+        });
+    let expected: BTreeMap<String, usize> = [
+        ("bad_event_time", 1),
+        ("corrupt_aggregate", 1),
+        ("event_time_out_of_range", 2),
+        ("invalid_json", 1),
+        ("invalid_utf8", 1),
+        ("missing_field", 1),
+        ("not_an_object", 1),
+        ("unknown_dataset", 1),
+        ("unrouted", 1),
+        ("wrong_type", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(kinds, expected);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for (key, line) in &quarantine {
+        let payload = b64
+            .decode(line["payload_b64"].as_str().expect("payload"))
+            .expect("base64");
+        assert!(
+            payloads.contains(&payload),
+            "{key}: quarantined payload is the record's bytes"
+        );
+        assert!(line["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        for f in ["shard", "seq", "partition_key", "arrival"] {
+            assert!(line[f].is_string(), "{key}: {f} present");
+        }
+        let dir = match line["dataset"].as_str() {
+            Some(d) => d.to_string(),
+            None => "_unrouted".to_string(),
+        };
+        assert!(
+            key.starts_with(&format!("quarantine/{dir}/dt=2025-11-22/hr=10/")),
+            "{key}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn kpl_aggregates_are_deaggregated() {
+    let aws = Aws::local().await;
+    let bucket = aws.bucket().await;
+    let cfg = demo_config();
+    let failures = run(&aws, &bucket, &cfg, event_from_sample("kinesis-kpl.json")).await;
+    assert!(failures.is_empty());
+    let raw = aws.json_lines(&bucket, "raw/").await;
+    let mut subs: Vec<(String, u64, String)> = raw
+        .iter()
+        .map(|(_, v)| {
+            let m = &v["_sluice"];
+            (
+                m["seq"].as_str().unwrap_or("").to_string(),
+                m["sub"].as_u64().unwrap_or(99),
+                m["pk"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    subs.sort();
+    let s30 = "49590000000000000000000000000000000000000000000000000030".to_string();
+    let s31 = "49590000000000000000000000000000000000000000000000000031".to_string();
+    let s30 = s30.as_str();
+    let s31 = s31.as_str();
+    let want: Vec<(String, u64, String)> = [
+        (s30, 0, "user-1"),
+        (s30, 1, "user-2"),
+        (s30, 2, "user-1"),
+        (s31, 0, "user-3"),
+    ]
+    .iter()
+    .map(|(s, n, p)| (s.to_string(), *n, p.to_string()))
+    .collect();
+    assert_eq!(subs, want);
+    let quarantine = aws.json_lines(&bucket, "quarantine/").await;
+    assert_eq!(quarantine.len(), 1);
+    assert_eq!(quarantine[0].1["error_kind"], "invalid_json");
+    assert_eq!(quarantine[0].1["sub"], 3);
+    assert_eq!(quarantine[0].1["partition_key"], "user-3");
+}
+
+#[tokio::test]
+async fn redelivery_rewrites_the_same_keys_with_the_same_bytes() {
+    let aws = Aws::local().await;
+    let bucket = aws.bucket().await;
+    let cfg = demo_config();
+    run(&aws, &bucket, &cfg, event_from_sample("kinesis-mixed.json")).await;
+    let keys = aws.keys(&bucket, "").await;
+    let mut first = Vec::new();
+    for k in &keys {
+        first.push(aws.get(&bucket, k).await);
+    }
+    run(&aws, &bucket, &cfg, event_from_sample("kinesis-mixed.json")).await;
+    assert_eq!(
+        aws.keys(&bucket, "").await,
+        keys,
+        "no new keys on redelivery"
+    );
+    for (k, before) in keys.iter().zip(&first) {
+        assert_eq!(&aws.get(&bucket, k).await, before, "{k} is byte-identical");
+    }
+}
+
+#[tokio::test]
+async fn s3_failure_reports_batch_item_failures_and_loses_nothing() {
+    let aws = Aws::local().await;
+    let bucket = sluice_local::unique("sluice-missing");
+    let cfg = demo_config();
+    let event = event_from_sample("kinesis-mixed.json");
+    let all: BTreeSet<String> = event
+        .records
+        .iter()
+        .map(|r| r.kinesis.sequence_number.clone())
+        .collect();
+    let failures: BTreeSet<String> = run(&aws, &bucket, &cfg, event).await.into_iter().collect();
+    assert_eq!(
+        failures, all,
+        "every record is reported when the bucket is missing"
+    );
+
+    // Lambda retries from the lowest reported sequence number: here, the whole batch.
+    aws.s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    let retry = run(&aws, &bucket, &cfg, event_from_sample("kinesis-mixed.json")).await;
+    assert!(retry.is_empty());
+    let landed = aws.json_lines(&bucket, "raw/").await.len()
+        + aws.json_lines(&bucket, "quarantine/").await.len();
+    assert_eq!(landed, 3 + 11);
+}
+
+#[tokio::test]
+async fn every_record_of_a_large_batch_lands_exactly_once() {
+    let aws = Aws::local().await;
+    let bucket = aws.bucket().await;
+    let cfg = demo_config();
+    let arrival = 1_763_805_600.0;
+    let mut records = Vec::new();
+    for i in 0..600u64 {
+        let data = match i % 10 {
+            0 => b"{\"type\":\"page_view\"".to_vec(),
+            1 => serde_json::to_vec(&serde_json::json!({"type": "mystery", "n": i})).expect("json"),
+            2 => serde_json::to_vec(&serde_json::json!({
+                "type": "purchase", "order_id": format!("o-{i}"), "ts": "2025-11-22T07:00:00Z",
+                "user_id": "u", "amount": "free", "currency": "EUR"}))
+            .expect("json"),
+            3..=5 => serde_json::to_vec(&serde_json::json!({
+                "type": "purchase", "order_id": format!("o-{i}"),
+                "ts": format!("2025-11-22T{:02}:10:00Z", i % 10),
+                "user_id": "u", "amount": i as f64 / 4.0, "currency": "EUR"}))
+            .expect("json"),
+            _ => serde_json::to_vec(&serde_json::json!({
+                "type": "page_view", "event_id": format!("pv-{i}"),
+                "ts": format!("2025-11-2{}T0{}:00:00Z", i % 2, i % 6),
+                "session_id": "s", "url": "https://example.com/"}))
+            .expect("json"),
+        };
+        records.push(KRecord::new(i, data, arrival + i as f64 / 1000.0));
+    }
+    let failures = run(
+        &aws,
+        &bucket,
+        &cfg,
+        kinesis_event("shardId-000000000003", &records),
+    )
+    .await;
+    assert!(failures.is_empty());
+    let raw = aws.json_lines(&bucket, "raw/").await;
+    let quarantine = aws.json_lines(&bucket, "quarantine/").await;
+    assert_eq!(raw.len(), 420);
+    assert_eq!(quarantine.len(), 180);
+    let mut seen = BTreeSet::new();
+    for (_, v) in &raw {
+        assert!(seen.insert(v["_sluice"]["seq"].as_str().unwrap_or("").to_string()));
+    }
+    for (_, v) in &quarantine {
+        assert!(seen.insert(v["seq"].as_str().unwrap_or("").to_string()));
+    }
+    let expected: BTreeSet<String> = records.iter().map(|r| r.seq.clone()).collect();
+    assert_eq!(
+        seen, expected,
+        "each sequence number is in exactly one place"
+    );
+    for (key, v) in &raw {
+        let ts = v["ts"].as_str().unwrap_or("");
+        let want = format!("dt={}/hr={}/", &ts[..10], &ts[11..13]);
+        assert!(key.contains(&want), "{key} holds a record of {ts}");
+    }
+}
+
+#[tokio::test]
+async fn oversized_record_and_empty_batch() {
+    let aws = Aws::local().await;
+    let bucket = aws.bucket().await;
+    let cfg = demo_config();
+    let failures = run(
+        &aws,
+        &bucket,
+        &cfg,
+        kinesis_event("shardId-000000000000", &[]),
+    )
+    .await;
+    assert!(failures.is_empty());
+    assert!(
+        aws.keys(&bucket, "").await.is_empty(),
+        "an empty batch writes nothing"
+    );
+
+    let mut big = br#"{"type":"page_view","pad":""#.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 1024 * 1024));
+    big.extend_from_slice(br#""}"#);
+    let failures = run(
+        &aws,
+        &bucket,
+        &cfg,
+        kinesis_event(
+            "shardId-000000000000",
+            &[KRecord::new(1, big.clone(), 1_763_805_600.0)],
+        ),
+    )
+    .await;
+    assert!(failures.is_empty());
+    let q = aws.json_lines(&bucket, "quarantine/").await;
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].1["error_kind"], "oversized");
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(q[0].1["payload_b64"].as_str().unwrap_or(""))
+        .expect("base64");
+    assert_eq!(payload, big, "the oversized payload is kept whole");
+}
