@@ -97,6 +97,31 @@ def write(name: str, records: list[dict]) -> None:
     path.write_text(json.dumps({"Records": records}, indent=2) + "\n")
 
 
+def s3_key(key: str) -> str:
+    """Encodes a key the way S3 event notifications do."""
+    safe = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.*/")
+    return "".join("+" if b == 0x20 else chr(b) if b in safe else f"%{b:02X}" for b in key.encode())
+
+
+def s3_event(bucket: str, key: str, size: int, config_id: str) -> dict:
+    return {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2025-11-22T10:00:01.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:AROAEXAMPLE:sluice"},
+        "requestParameters": {"sourceIPAddress": "10.0.0.1"},
+        "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810",
+                             "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": config_id,
+               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                          "arn": f"arn:aws:s3:::{bucket}"},
+               "object": {"key": s3_key(key), "size": size, "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                          "sequencer": "0055AED6DCD90281E5"}}}]}
+
+
+def write_obj(name: str, obj: dict) -> None:
+    (ROOT / "events" / name).write_text(json.dumps(obj, indent=2) + "\n")
+
+
 def main() -> None:
     clean = [page_view(1), signup(2), purchase(3), page_view(4, "2025-11-22T10:00:00.000Z"),
              purchase(5)]
@@ -122,6 +147,15 @@ def main() -> None:
     agg = kpl([("user-1", js(page_view(30))), ("user-2", js(signup(31))),
                ("user-1", js(purchase(32))), ("user-3", b"{broken")])
     write("kinesis-kpl.json", [record(30, agg, "agg-1"), record(31, js(page_view(33)))])
+
+    raw = f"raw/page_views/dt=2025-11-22/hr=09/{SHARD}-{seq(1)}-{seq(1)}.json.gz"
+    write_obj("s3-put-raw.json", s3_event("sluice-data", raw, 341, "raw-to-transform"))
+    write_obj("s3-put-csv.json", s3_event("sluice-data", "raw/purchases/manual import café.csv", 220,
+                                          "raw-to-transform"))
+    write_obj("s3-test-event.json", {"Service": "Amazon S3", "Event": "s3:TestEvent",
+                                     "Time": "2025-11-22T10:00:00.000Z", "Bucket": "sluice-data",
+                                     "RequestId": "5582815E1AEA5ADF",
+                                     "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"})
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ pub struct Aws {
     pub sdk: aws_config::SdkConfig,
     pub s3: aws_sdk_s3::Client,
     pub kinesis: aws_sdk_kinesis::Client,
+    pub glue: aws_sdk_glue::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
     pub endpoint: String,
 }
 
@@ -36,6 +39,9 @@ impl Aws {
         Aws {
             s3: aws_sdk_s3::Client::from_conf(s3conf),
             kinesis: aws_sdk_kinesis::Client::new(&sdk),
+            glue: aws_sdk_glue::Client::new(&sdk),
+            sns: aws_sdk_sns::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
             sdk,
             endpoint: endpoint.to_string(),
         }

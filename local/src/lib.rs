@@ -3,13 +3,16 @@
 //! [`moto`] starts one moto server per test process (the project venv's, see the Makefile) on a
 //! free loopback port and hands out SDK clients pointed at it; the server exits when the test
 //! process does. Test resources get unique names ([`unique`]) so tests run in parallel against
-//! one server. A missing venv is a test failure with instructions, never a silent skip.
+//! one server. [`Pg`] starts throwaway PostgreSQL clusters from the machine's binaries. A
+//! missing venv or PostgreSQL is a test failure with instructions, never a silent skip.
 
 pub mod aws;
 pub mod clickstream;
 pub mod events;
+pub mod postgres;
 pub mod services;
 pub mod stream;
 
 pub use aws::{gunzip, Aws};
+pub use postgres::{shared_postgres, Pg};
 pub use services::{moto, unique, workspace_root};

@@ -13,6 +13,7 @@ pub mod error;
 pub mod kpl;
 pub mod layout;
 pub mod ndjson;
+pub mod notify;
 pub mod record;
 pub mod schema;
 pub mod store;

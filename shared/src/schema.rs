@@ -44,6 +44,40 @@ pub enum Typed<'a> {
     Json(Cow<'a, str>),
 }
 
+impl Typed<'_> {
+    /// An owned copy, independent of the input it was coerced from.
+    pub fn into_owned(self) -> Typed<'static> {
+        match self {
+            Typed::Null => Typed::Null,
+            Typed::Str(s) => Typed::Str(Cow::Owned(s.into_owned())),
+            Typed::Int(i) => Typed::Int(i),
+            Typed::Float(f) => Typed::Float(f),
+            Typed::Bool(b) => Typed::Bool(b),
+            Typed::Timestamp(t) => Typed::Timestamp(t),
+            Typed::Date(d) => Typed::Date(d),
+            Typed::Json(s) => Typed::Json(Cow::Owned(s.into_owned())),
+        }
+    }
+
+    /// Text form used for hashing and keys: strings as is, numbers in decimal, timestamps in
+    /// RFC 3339, dates as `YYYY-MM-DD`, JSON as compact text; `None` for null.
+    pub fn to_text(&self) -> Option<String> {
+        match self {
+            Typed::Null => None,
+            Typed::Str(s) | Typed::Json(s) => Some(s.to_string()),
+            Typed::Int(i) => Some(i.to_string()),
+            Typed::Float(f) => Some(f.to_string()),
+            Typed::Bool(b) => Some(b.to_string()),
+            Typed::Timestamp(t) => Some(format_micros(*t)),
+            Typed::Date(d) => Some(
+                chrono::NaiveDate::from_num_days_from_ce_opt(d + EPOCH_DAYS_FROM_CE)
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| d.to_string()),
+            ),
+        }
+    }
+}
+
 /// Why a value does not fit its declared type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoerceError {

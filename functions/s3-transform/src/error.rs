@@ -1,0 +1,82 @@
+//! The s3-transform error type: what fails an invocation (retryable, so Lambda's async retries
+//! and the on-failure destination take over) versus what is a data problem (never fails it).
+
+/// Errors that fail an s3-transform invocation.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    /// Storage failed (S3), after the SDK's retries.
+    #[error(transparent)]
+    Core(#[from] sluice_core::Error),
+
+    /// PostgreSQL could not be reached or refused the load.
+    #[error("postgres {op} for table {table}: {message}")]
+    Postgres {
+        op: &'static str,
+        table: String,
+        message: String,
+        retryable: bool,
+    },
+
+    /// Writing Parquet failed (never caused by input data).
+    #[error("parquet encoding for {key}: {message}")]
+    Parquet { key: String, message: String },
+
+    /// Settings or secrets are missing or malformed (cold start).
+    #[error("invalid settings: {0}")]
+    Settings(String),
+}
+
+impl TransformError {
+    /// Whether retrying the invocation later can succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            TransformError::Core(e) => e.is_retryable(),
+            TransformError::Postgres { retryable, .. } => *retryable,
+            TransformError::Parquet { .. } | TransformError::Settings(_) => false,
+        }
+    }
+
+    /// A short kind for logs and the Lambda error type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransformError::Core(e) => e.kind(),
+            TransformError::Postgres { .. } => "postgres",
+            TransformError::Parquet { .. } => "parquet",
+            TransformError::Settings(_) => "settings",
+        }
+    }
+
+    /// A PostgreSQL error, classified: connection/IO failures, serialization failures,
+    /// deadlocks and "cannot connect now" are retryable; anything else is not.
+    pub fn postgres(op: &'static str, table: &str, e: &tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        let retryable = match e.code() {
+            None => true,
+            Some(c) => {
+                *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::CANNOT_CONNECT_NOW
+                    || *c == SqlState::ADMIN_SHUTDOWN
+                    || *c == SqlState::TOO_MANY_CONNECTIONS
+                    || c.code().starts_with("08")
+                    || c.code().starts_with("53")
+                    || c.code().starts_with("57P")
+            }
+        };
+        TransformError::Postgres {
+            op,
+            table: table.to_string(),
+            message: e.to_string(),
+            retryable,
+        }
+    }
+}
+
+impl From<TransformError> for lambda_runtime::Diagnostic {
+    fn from(e: TransformError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: format!("sluice.{}", e.kind()),
+            error_message: e.to_string(),
+        }
+    }
+}

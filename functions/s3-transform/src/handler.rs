@@ -1,0 +1,350 @@
+//! The Lambda handler: S3 ObjectCreated under `raw/` → curated Parquet, quarantined records,
+//! and an idempotent PostgreSQL load.
+//!
+//! Data problems (corrupt gzip, a gzip bomb, unsupported files, records that fail coercion)
+//! never fail the invocation: objects are copied to the quarantine with their reason, records
+//! are written there line by line. Only retryable infrastructure errors (S3, PostgreSQL) fail
+//! it, so Lambda's async retries and the on-failure destination take over.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde::Serialize;
+use sluice_core::config::PipelineConfig;
+use sluice_core::env::Zones;
+use sluice_core::layout::{is_safe_component, Partition, UNROUTED};
+use sluice_core::ndjson::{gzip, push_json_line};
+use sluice_core::notify::{decide, S3Input};
+use sluice_core::store::{ObjectStore, CONTENT_TYPE_NDJSON_GZ, CONTENT_TYPE_PARQUET};
+use sluice_core::telemetry::Metrics;
+
+use crate::error::TransformError;
+use crate::input::{format_of, read_object, Limits, ObjectError};
+use crate::parquet_out;
+use crate::pii::HashKey;
+use crate::transform::{columns, transform, Row};
+use crate::warehouse::Warehouse;
+
+/// Name used in metrics and logs.
+pub const FUNCTION: &str = "s3-transform";
+
+/// Everything the handler needs, built once at cold start.
+pub struct Transform<'a> {
+    pub cfg: &'a PipelineConfig,
+    pub zones: &'a Zones,
+    pub store: &'a dyn ObjectStore,
+    pub warehouse: &'a dyn Warehouse,
+    pub limits: Limits,
+    pub hash_key: Option<&'a HashKey>,
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ObjectOutcome {
+    pub key: String,
+    pub rows: usize,
+    pub rejected: usize,
+    pub duplicates: usize,
+    pub inserted: u64,
+    pub updated: u64,
+    pub curated_keys: Vec<String>,
+    /// Set when the whole object was quarantined, with the reason.
+    pub quarantined: Option<String>,
+}
+
+/// What one invocation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub objects: Vec<ObjectOutcome>,
+    pub skipped: BTreeMap<String, usize>,
+}
+
+/// Handles one S3 notification.
+pub async fn handle(ctx: &Transform<'_>, input: S3Input) -> Result<Outcome, TransformError> {
+    let mut metrics = Metrics::new(FUNCTION);
+    let mut outcome = Outcome::default();
+    let notices = match input.notices() {
+        Ok(n) => n,
+        Err(reason) => {
+            tracing::info!(reason = %reason, "notification skipped");
+            metrics.count(&format!("Skipped_{reason}"), 1);
+            metrics.emit();
+            *outcome.skipped.entry(reason.to_string()).or_default() += 1;
+            return Ok(outcome);
+        }
+    };
+    let mut first_error = None;
+    for n in notices {
+        let accepted = match decide(&n, ctx.store.bucket(), &[&ctx.zones.raw]) {
+            Ok(a) => a,
+            Err(reason) => {
+                tracing::info!(reason = %reason, key = %n.raw_key, "object skipped");
+                metrics.count(&format!("Skipped_{reason}"), 1);
+                *outcome.skipped.entry(reason.to_string()).or_default() += 1;
+                continue;
+            }
+        };
+        match process_object(ctx, &accepted.key).await {
+            Ok(o) => {
+                metrics.count("ObjectsProcessed", 1);
+                metrics.count("RowsCurated", o.rows);
+                metrics.count("RowsRejected", o.rejected);
+                metrics.count("RowsDuplicate", o.duplicates);
+                metrics.count("RowsInserted", o.inserted as usize);
+                metrics.count("RowsUpdated", o.updated as usize);
+                if o.quarantined.is_some() {
+                    metrics.count("ObjectsQuarantined", 1);
+                }
+                tracing::info!(key = %o.key, rows = o.rows, rejected = o.rejected, duplicates = o.duplicates, inserted = o.inserted, updated = o.updated, quarantined = o.quarantined.is_some(), "object transformed");
+                outcome.objects.push(o);
+            }
+            Err(TransformError::Core(sluice_core::Error::NotFound { key, .. })) => {
+                tracing::warn!(key = %key, "object no longer exists; skipped");
+                metrics.count("Skipped_not_found", 1);
+                *outcome.skipped.entry("not_found".into()).or_default() += 1;
+            }
+            Err(e) => {
+                tracing::error!(key = %accepted.key, error = %e, retryable = e.is_retryable(), "object failed");
+                metrics.count("ObjectsFailed", 1);
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    metrics.emit();
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(outcome),
+    }
+}
+
+/// The file name without its data extensions (`a.json.gz` → `a`, `a.v1.csv` → `a.v1`).
+pub fn stem_of(file: &str) -> &str {
+    let lower = file.to_ascii_lowercase();
+    for ext in [
+        ".json.gz",
+        ".ndjson.gz",
+        ".jsonl.gz",
+        ".csv.gz",
+        ".json",
+        ".ndjson",
+        ".jsonl",
+        ".csv",
+        ".gz",
+    ] {
+        if lower.ends_with(ext) {
+            return &file[..file.len() - ext.len()];
+        }
+    }
+    file
+}
+
+/// A stem safe for keys: unchanged if safe, else unsafe characters replaced and a short hash
+/// of the original appended (so distinct names stay distinct).
+pub fn safe_stem(stem: &str) -> String {
+    if is_safe_component(stem) && !stem.is_empty() {
+        return stem.to_string();
+    }
+    let cleaned: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(120)
+        .collect();
+    // FNV-1a, stable across builds.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in stem.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}-{h:016x}", cleaned.trim_matches('.'))
+}
+
+#[derive(Debug, Serialize)]
+struct RejectLine<'a> {
+    error_kind: &'a str,
+    reason: &'a str,
+    source: &'a str,
+    line: usize,
+    payload_b64: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ObjectReason<'a> {
+    error_kind: &'a str,
+    reason: &'a str,
+    source: &'a str,
+}
+
+async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome, TransformError> {
+    let mut out = ObjectOutcome {
+        key: key.to_string(),
+        ..ObjectOutcome::default()
+    };
+    let rel = key.strip_prefix(ctx.zones.raw.as_str()).unwrap_or(key);
+    let parts: Vec<&str> = rel.split('/').collect();
+    let file = parts.last().copied().unwrap_or("");
+    let dataset = parts
+        .first()
+        .copied()
+        .filter(|_| parts.len() >= 2)
+        .and_then(|d| ctx.cfg.dataset(d));
+    let mut key_partition = None;
+    for p in parts.iter().skip(1).take(parts.len().saturating_sub(2)) {
+        if let Some(dt) = p.strip_prefix("dt=") {
+            let hr = parts
+                .iter()
+                .find_map(|q| q.strip_prefix("hr="))
+                .unwrap_or("");
+            key_partition = Partition::parse(dt, hr);
+        }
+    }
+    let stem = safe_stem(stem_of(file));
+    let quarantine_dir = match (dataset, &key_partition) {
+        (Some(ds), Some(p)) => format!("{}{}/{}/", ctx.zones.quarantine, ds.name, p.path()),
+        (Some(ds), None) => format!("{}{}/", ctx.zones.quarantine, ds.name),
+        (None, _) => format!("{}{UNROUTED}/", ctx.zones.quarantine),
+    };
+
+    let Some(ds) = dataset else {
+        let reason = "the key names no configured dataset (expected raw/<dataset>/...)";
+        quarantine_object(ctx, key, &quarantine_dir, &stem, "unknown_dataset", reason).await?;
+        out.quarantined = Some(reason.into());
+        return Ok(out);
+    };
+    let Some((format, gz)) = format_of(file) else {
+        let reason = ObjectError::Unsupported.to_string();
+        quarantine_object(ctx, key, &quarantine_dir, &stem, "unsupported", &reason).await?;
+        out.quarantined = Some(reason);
+        return Ok(out);
+    };
+    let body = ctx.store.get(key).await?;
+    let mut items = Vec::new();
+    if let Err(e) = read_object(&body, format, gz, ctx.limits, &mut |i| items.push(i)) {
+        let kind = match e {
+            ObjectError::TooLarge(_) => "too_large",
+            ObjectError::Corrupt(_) => "corrupt",
+            ObjectError::BadHeader(_) => "bad_header",
+            ObjectError::Unsupported => "unsupported",
+        };
+        let reason = e.to_string();
+        quarantine_object(ctx, key, &quarantine_dir, &stem, kind, &reason).await?;
+        out.quarantined = Some(reason);
+        return Ok(out);
+    }
+    drop(body);
+
+    let cols = columns(ds);
+    let fallback = key_partition
+        .clone()
+        .unwrap_or_else(|| Partition::of_micros(0));
+    let t = transform(ds, &cols, items, key, &fallback, ctx.hash_key);
+    out.rows = t.row_count();
+    out.rejected = t.rejected.len();
+    out.duplicates = t.duplicates;
+
+    for (partition, rows) in &t.rows {
+        let curated = format!(
+            "{}{}/{}/{stem}.parquet",
+            ctx.zones.curated,
+            ds.name,
+            partition.path()
+        );
+        let bytes =
+            parquet_out::encode(&cols, rows, key).map_err(|message| TransformError::Parquet {
+                key: curated.clone(),
+                message,
+            })?;
+        ctx.store.put(&curated, bytes, CONTENT_TYPE_PARQUET).await?;
+        out.curated_keys.push(curated);
+    }
+    if !t.rejected.is_empty() {
+        let mut lines = Vec::new();
+        for r in &t.rejected {
+            push_json_line(
+                &mut lines,
+                &RejectLine {
+                    error_kind: r.kind,
+                    reason: &r.reason,
+                    source: key,
+                    line: r.line,
+                    payload_b64: base64::engine::general_purpose::STANDARD.encode(&r.payload),
+                },
+            )?;
+        }
+        let qkey = format!("{quarantine_dir}{stem}.transform.json.gz");
+        ctx.store
+            .put(
+                &qkey,
+                gzip(&lines, ctx.cfg.gzip_level)?,
+                CONTENT_TYPE_NDJSON_GZ,
+            )
+            .await?;
+    }
+    let rows: Vec<&Row> = t.rows.values().flatten().collect();
+    if !rows.is_empty() {
+        let stats = ctx.warehouse.load(&ds.name, &cols, &rows, key).await?;
+        out.inserted = stats.inserted;
+        out.updated = stats.updated;
+    }
+    Ok(out)
+}
+
+/// Copies an unreadable object to `<dir>objects/<stem>` with a `.reason.json` beside it.
+async fn quarantine_object(
+    ctx: &Transform<'_>,
+    key: &str,
+    dir: &str,
+    stem: &str,
+    kind: &str,
+    reason: &str,
+) -> Result<(), TransformError> {
+    let body = match ctx.store.get(key).await {
+        Ok(b) => b,
+        Err(sluice_core::Error::NotFound { .. }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let file = key.rsplit('/').next().unwrap_or(stem);
+    let ext_safe = if is_safe_component(file) {
+        file.to_string()
+    } else {
+        safe_stem(file)
+    };
+    let copy = format!("{dir}objects/{ext_safe}");
+    ctx.store
+        .put(&copy, body, "application/octet-stream")
+        .await?;
+    let mut note = Vec::new();
+    push_json_line(
+        &mut note,
+        &ObjectReason {
+            error_kind: kind,
+            reason,
+            source: key,
+        },
+    )?;
+    ctx.store
+        .put(&format!("{copy}.reason.json"), note, "application/json")
+        .await?;
+    tracing::warn!(key = %key, kind, "object quarantined");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems() {
+        assert_eq!(stem_of("shardId-1-2-3.json.gz"), "shardId-1-2-3");
+        assert_eq!(stem_of("export.v2.CSV"), "export.v2");
+        assert_eq!(safe_stem("ok-name"), "ok-name");
+        let s = safe_stem("my file é");
+        assert!(is_safe_component(&s), "{s}");
+        assert_ne!(safe_stem("a b"), safe_stem("a_b"));
+    }
+}

@@ -1,0 +1,19 @@
+//! s3-transform: raw objects → typed, masked, de-duplicated Parquet in the curated zone, and an
+//! idempotent load into PostgreSQL.
+//!
+//! [`input`] reads objects (formats, gzip and line caps), [`transform`] types, masks ([`pii`])
+//! and de-duplicates rows, [`parquet_out`] encodes curated files, [`warehouse`] loads
+//! PostgreSQL, [`handler`] orchestrates one S3 notification, [`settings`] resolves cold-start
+//! settings and secrets.
+
+pub mod error;
+pub mod handler;
+pub mod input;
+pub mod parquet_out;
+pub mod pii;
+pub mod settings;
+pub mod transform;
+pub mod warehouse;
+
+pub use error::TransformError;
+pub use handler::{handle, Transform};

@@ -1,0 +1,324 @@
+//! The PostgreSQL load: tables created from the dataset schema, additive `ADD COLUMN` for new
+//! config fields, and an idempotent merge (binary COPY into a staging table, then
+//! `INSERT ... ON CONFLICT (_sluice_key) DO UPDATE ... WHERE IS DISTINCT FROM`), so a repeated S3
+//! event or a reprocessed object adds no rows and rewrites nothing that did not change.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::pin_mut;
+use sluice_core::config::FieldType;
+use sluice_core::schema::{micros_to_datetime, Typed};
+use tokio::sync::Mutex;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Client;
+
+use crate::error::TransformError;
+use crate::transform::{Column, Row, KEY_COLUMN, SOURCE_COLUMN};
+
+/// What one load did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadStats {
+    pub inserted: u64,
+    pub updated: u64,
+}
+
+/// The relational warehouse port.
+#[async_trait]
+pub trait Warehouse: Send + Sync {
+    /// Loads rows of `table` idempotently (merge on `_sluice_key`).
+    async fn load(
+        &self,
+        table: &str,
+        cols: &[Column],
+        rows: &[&Row],
+        source: &str,
+    ) -> Result<LoadStats, TransformError>;
+}
+
+/// The PostgreSQL column type of a schema type.
+pub fn pg_type(ty: FieldType) -> (&'static str, Type) {
+    match ty {
+        FieldType::String => ("text", Type::TEXT),
+        FieldType::Int => ("bigint", Type::INT8),
+        FieldType::Float => ("double precision", Type::FLOAT8),
+        FieldType::Bool => ("boolean", Type::BOOL),
+        FieldType::Timestamp => ("timestamptz", Type::TIMESTAMPTZ),
+        FieldType::Date => ("date", Type::DATE),
+        FieldType::Json => ("jsonb", Type::JSONB),
+    }
+}
+
+fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// PostgreSQL over tokio-postgres, with one connection per container (re-opened after errors).
+pub struct Postgres {
+    config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    schema: String,
+    client: Mutex<Option<Client>>,
+    ensured: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Postgres {
+    /// A loader for `schema`; `tls` is the rustls connector used when the config's SSL mode
+    /// is not `disable`.
+    pub fn new(
+        config: tokio_postgres::Config,
+        tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+        schema: &str,
+    ) -> Self {
+        Postgres {
+            config,
+            tls,
+            schema: schema.to_string(),
+            client: Mutex::new(None),
+            ensured: Mutex::new(HashSet::new()),
+        }
+    }
+
+    async fn connect(&self) -> Result<Client, TransformError> {
+        let err = |e: tokio_postgres::Error| TransformError::postgres("connect", &self.schema, &e);
+        match (&self.tls, self.config.get_ssl_mode()) {
+            (Some(tls), mode) if mode != SslMode::Disable => {
+                let (client, conn) = self.config.connect(tls.clone()).await.map_err(err)?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::warn!(error = %e, "postgres connection closed");
+                    }
+                });
+                Ok(client)
+            }
+            _ => {
+                let (client, conn) = self
+                    .config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(err)?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::warn!(error = %e, "postgres connection closed");
+                    }
+                });
+                Ok(client)
+            }
+        }
+    }
+
+    async fn ensure_table(
+        &self,
+        client: &mut Client,
+        table: &str,
+        cols: &[Column],
+    ) -> Result<(), TransformError> {
+        let sig = format!(
+            "{table}:{}",
+            cols.iter()
+                .map(|c| format!("{}={}", c.name, pg_type(c.ty).0))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        if self.ensured.lock().await.contains(&sig) {
+            return Ok(());
+        }
+        let pe = |op, e: tokio_postgres::Error| TransformError::postgres(op, table, &e);
+        let qualified = format!("{}.{}", ident(&self.schema), ident(table));
+        let tx = client.transaction().await.map_err(|e| pe("begin", e))?;
+        // Serialise DDL for this table across concurrent invocations.
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&qualified])
+            .await
+            .map_err(|e| pe("lock", e))?;
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            ident(&self.schema)
+        ))
+        .await
+        .map_err(|e| pe("create schema", e))?;
+        let mut defs = vec![format!("{} text PRIMARY KEY", ident(KEY_COLUMN))];
+        defs.extend(
+            cols.iter()
+                .map(|c| format!("{} {}", ident(&c.name), pg_type(c.ty).0)),
+        );
+        defs.push(format!("{} text NOT NULL", ident(SOURCE_COLUMN)));
+        tx.batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {qualified} ({})",
+            defs.join(", ")
+        ))
+        .await
+        .map_err(|e| pe("create table", e))?;
+        let existing: HashSet<String> = tx
+            .query(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
+                &[&self.schema, &table],
+            )
+            .await
+            .map_err(|e| pe("inspect columns", e))?
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        for c in cols.iter().filter(|c| !existing.contains(&c.name)) {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS {} {}",
+                ident(&c.name),
+                pg_type(c.ty).0
+            ))
+            .await
+            .map_err(|e| pe("add column", e))?;
+            tracing::info!(table, column = %c.name, "added column");
+        }
+        tx.commit().await.map_err(|e| pe("commit ddl", e))?;
+        self.ensured.lock().await.insert(sig);
+        Ok(())
+    }
+
+    async fn merge(
+        &self,
+        client: &mut Client,
+        table: &str,
+        cols: &[Column],
+        rows: &[&Row],
+        source: &str,
+    ) -> Result<LoadStats, TransformError> {
+        let pe = |op, e: tokio_postgres::Error| TransformError::postgres(op, table, &e);
+        let qualified = format!("{}.{}", ident(&self.schema), ident(table));
+        let mut names = vec![ident(KEY_COLUMN)];
+        names.extend(cols.iter().map(|c| ident(&c.name)));
+        names.push(ident(SOURCE_COLUMN));
+        let list = names.join(", ");
+        let mut defs = vec![format!("{} text", ident(KEY_COLUMN))];
+        defs.extend(
+            cols.iter()
+                .map(|c| format!("{} {}", ident(&c.name), pg_type(c.ty).0)),
+        );
+        defs.push(format!("{} text", ident(SOURCE_COLUMN)));
+        let mut types = vec![Type::TEXT];
+        types.extend(cols.iter().map(|c| pg_type(c.ty).1));
+        types.push(Type::TEXT);
+
+        let tx = client.transaction().await.map_err(|e| pe("begin", e))?;
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE sluice_stage ({}) ON COMMIT DROP",
+            defs.join(", ")
+        ))
+        .await
+        .map_err(|e| pe("create staging table", e))?;
+        let sink = tx
+            .copy_in(&format!(
+                "COPY sluice_stage ({list}) FROM STDIN (FORMAT binary)"
+            ))
+            .await
+            .map_err(|e| pe("copy", e))?;
+        let writer = BinaryCopyInWriter::new(sink, &types);
+        pin_mut!(writer);
+        for row in rows {
+            let mut cells: Vec<Box<dyn ToSql + Sync + Send>> = Vec::with_capacity(types.len());
+            cells.push(Box::new(row.key.clone()));
+            for (c, v) in cols.iter().zip(&row.values) {
+                cells.push(to_sql(c.ty, v));
+            }
+            cells.push(Box::new(source.to_string()));
+            let refs: Vec<&(dyn ToSql + Sync)> = cells
+                .iter()
+                .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            writer
+                .as_mut()
+                .write(&refs)
+                .await
+                .map_err(|e| pe("copy row", e))?;
+        }
+        writer.finish().await.map_err(|e| pe("copy finish", e))?;
+        let updates: Vec<String> = names[1..]
+            .iter()
+            .map(|n| format!("{n} = EXCLUDED.{n}"))
+            .collect();
+        let target_cols: Vec<String> = names[1..].iter().map(|n| format!("t.{n}")).collect();
+        let excluded_cols: Vec<String> =
+            names[1..].iter().map(|n| format!("EXCLUDED.{n}")).collect();
+        let sql = format!(
+            "INSERT INTO {qualified} AS t ({list}) SELECT {list} FROM sluice_stage \
+             ON CONFLICT ({key}) DO UPDATE SET {updates} \
+             WHERE ({tcols}) IS DISTINCT FROM ({ecols}) \
+             RETURNING (xmax = 0) AS inserted",
+            key = ident(KEY_COLUMN),
+            updates = updates.join(", "),
+            tcols = target_cols.join(", "),
+            ecols = excluded_cols.join(", "),
+        );
+        let returned = tx.query(&sql, &[]).await.map_err(|e| pe("merge", e))?;
+        tx.commit().await.map_err(|e| pe("commit", e))?;
+        let inserted = returned.iter().filter(|r| r.get::<_, bool>(0)).count() as u64;
+        Ok(LoadStats {
+            inserted,
+            updated: returned.len() as u64 - inserted,
+        })
+    }
+}
+
+fn to_sql(ty: FieldType, v: &Typed<'static>) -> Box<dyn ToSql + Sync + Send> {
+    match (ty, v) {
+        (FieldType::String, Typed::Str(s)) => Box::new(Some(s.to_string())),
+        (FieldType::String, other) => Box::new(other.to_text()),
+        (FieldType::Int, Typed::Int(i)) => Box::new(Some(*i)),
+        (FieldType::Float, Typed::Float(f)) => Box::new(Some(*f)),
+        (FieldType::Float, Typed::Int(i)) => Box::new(Some(*i as f64)),
+        (FieldType::Bool, Typed::Bool(b)) => Box::new(Some(*b)),
+        (FieldType::Timestamp, Typed::Timestamp(t)) => Box::new(micros_to_datetime(*t)),
+        (FieldType::Date, Typed::Date(d)) => {
+            Box::new(NaiveDate::from_num_days_from_ce_opt(d + 719_163))
+        }
+        (FieldType::Json, Typed::Json(s)) => {
+            Box::new(serde_json::from_str::<serde_json::Value>(s).ok())
+        }
+        (FieldType::Int, _) => Box::new(None::<i64>),
+        (FieldType::Float, _) => Box::new(None::<f64>),
+        (FieldType::Bool, _) => Box::new(None::<bool>),
+        (FieldType::Timestamp, _) => Box::new(None::<DateTime<Utc>>),
+        (FieldType::Date, _) => Box::new(None::<NaiveDate>),
+        (FieldType::Json, _) => Box::new(None::<serde_json::Value>),
+    }
+}
+
+#[async_trait]
+impl Warehouse for Postgres {
+    async fn load(
+        &self,
+        table: &str,
+        cols: &[Column],
+        rows: &[&Row],
+        source: &str,
+    ) -> Result<LoadStats, TransformError> {
+        let mut guard = self.client.lock().await;
+        if guard.as_ref().is_none_or(|c| c.is_closed()) {
+            *guard = Some(self.connect().await?);
+        }
+        let Some(client) = guard.as_mut() else {
+            return Err(TransformError::Settings("no postgres client".into()));
+        };
+        let res = async {
+            self.ensure_table(client, table, cols).await?;
+            self.merge(client, table, cols, rows, source).await
+        }
+        .await;
+        if let Err(e) = &res {
+            if e.is_retryable() {
+                // Drop a possibly broken connection; the next invocation reconnects.
+                *guard = None;
+            }
+        }
+        res
+    }
+}
