@@ -66,6 +66,17 @@ fn free_port() -> Result<u16> {
 impl Pg {
     /// Creates and starts a new cluster.
     pub fn start() -> Result<Pg> {
+        Self::start_with(false)
+    }
+
+    /// Creates and starts a new cluster that accepts TLS only: a throwaway CA (`ca.pem` in
+    /// [`Pg::dir`], made with the `openssl` command) signs the server's certificate for
+    /// 127.0.0.1 / localhost, and `pg_hba` rejects plain connections.
+    pub fn start_tls() -> Result<Pg> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Result<Pg> {
         let bin = pg_bin()?;
         let as_postgres = is_root();
         let dir = std::env::temp_dir().join(unique("sluice-pg"));
@@ -107,6 +118,9 @@ impl Pg {
             .context("run initdb")?;
         if !out.status.success() {
             bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        if tls {
+            pg.make_certificates()?;
         }
         pg.resume()?;
         pg.arm_watchdog()?;
@@ -169,6 +183,103 @@ impl Pg {
                 "pg_ctl stop failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
+        }
+        Ok(())
+    }
+
+    fn make_certificates(&self) -> Result<()> {
+        let d = &self.dir;
+        let run = |args: &[&str]| -> Result<()> {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .context("run openssl")?;
+            if !out.status.success() {
+                bail!(
+                    "openssl {args:?} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Ok(())
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=sluice test CA",
+        ])?;
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ])?;
+        std::fs::write(
+            d.join("san.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )?;
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ])?;
+        let data = self.data();
+        std::fs::copy(d.join("server.crt"), data.join("server.crt"))?;
+        std::fs::copy(d.join("server.key"), data.join("server.key"))?;
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))?;
+        writeln!(
+            conf,
+            "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'"
+        )?;
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )?;
+        if self.as_postgres {
+            let st = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&data)
+                .status()?;
+            if !st.success() {
+                bail!("chown of the data directory failed");
+            }
+        }
+        let st = Command::new("chmod")
+            .arg("600")
+            .arg(data.join("server.key"))
+            .status()?;
+        if !st.success() {
+            bail!("chmod of the server key failed");
         }
         Ok(())
     }

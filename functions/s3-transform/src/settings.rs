@@ -162,22 +162,30 @@ pub async fn database(
     let tls = if config.get_ssl_mode() == SslMode::Disable {
         None
     } else {
-        Some(tls_connector()?)
+        Some(tls_connector(
+            env_required(DB_CA_FILE).ok().as_deref(),
+            true,
+        )?)
     };
     Ok((config, tls))
 }
 
-/// A rustls connector trusting the system roots plus `SLUICE_DB_CA_FILE`.
-pub fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, TransformError> {
+/// A rustls connector (certificates and host names verified) trusting `ca_file` (PEM) and,
+/// when `system_roots`, the system's root certificates.
+pub fn tls_connector(
+    ca_file: Option<&str>,
+    system_roots: bool,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, TransformError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
     let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        let _ = roots.add(cert);
+    if system_roots {
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
     }
-    if let Ok(path) = env_required(DB_CA_FILE) {
-        let certs = CertificateDer::pem_file_iter(&path)
+    if let Some(path) = ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
             .map_err(|e| TransformError::Settings(format!("{DB_CA_FILE}: {e}")))?;
         for cert in certs {
             let cert = cert.map_err(|e| TransformError::Settings(format!("{DB_CA_FILE}: {e}")))?;
