@@ -111,3 +111,69 @@ pub fn s3_event_json(bucket: &str, key: &str, size: usize) -> Value {
         }]
     })
 }
+
+/// One SQS message for [`sqs_event_json`].
+#[derive(Debug, Clone)]
+pub struct SqsMessage {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+}
+
+/// The JSON of an SQS event as Lambda's SQS event source delivers it.
+pub fn sqs_event_json(queue_arn: &str, messages: &[SqsMessage]) -> Value {
+    let recs: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt_handle,
+                "body": m.body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1763805600000",
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": "1763805600001"
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    json!({ "Records": recs })
+}
+
+/// The record Lambda sends to an on-failure destination after an asynchronous invocation
+/// exhausted its retries (AWS's documented shape).
+pub fn async_failure_json(
+    function: &str,
+    request_id: &str,
+    timestamp: &str,
+    request_payload: &Value,
+    error_type: &str,
+    error_message: &str,
+) -> Value {
+    json!({
+        "version": "1.0",
+        "timestamp": timestamp,
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{function}:$LATEST"),
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3
+        },
+        "requestPayload": request_payload,
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled"
+        },
+        "responsePayload": {
+            "errorType": error_type,
+            "errorMessage": error_message
+        }
+    })
+}

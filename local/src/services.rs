@@ -41,6 +41,14 @@ pub fn moto() -> &'static Moto {
     MOTO.get_or_init(start_moto)
 }
 
+impl Moto {
+    /// Starts a new moto server, separate from the process-wide one; it stops when dropped
+    /// (or when the process exits).
+    pub fn start() -> Moto {
+        start_moto()
+    }
+}
+
 fn start_moto() -> Moto {
     let root = workspace_root();
     let log_dir = root.join("target");

@@ -93,12 +93,9 @@ pub fn decide(
     })
 }
 
-#[cfg(feature = "lambda")]
 pub use edge::S3Input;
 
-#[cfg(feature = "lambda")]
 mod edge {
-    use aws_lambda_events::event::s3::S3Event;
     use serde::Deserialize;
 
     use super::{ObjectNotice, SkipReason};
@@ -106,11 +103,53 @@ mod edge {
     /// What an S3-triggered function receives: a notification with `Records`, or anything
     /// else (the `s3:TestEvent` has no `Records`), which is skipped instead of failing the
     /// invocation on deserialisation.
+    ///
+    /// Only the fields sluice uses are read, each optional: `aws_lambda_events`' `S3Event`
+    /// requires fields (`userIdentity`, `requestParameters`, ...) that S3-compatible senders
+    /// omit, and a notification must never be dropped for a field nobody reads.
     #[derive(Debug, Clone, Deserialize)]
     #[serde(untagged)]
     pub enum S3Input {
-        Event(S3Event),
+        Event(Notification),
         Other(serde_json::Value),
+    }
+
+    /// An S3 event notification (the `Records` shape).
+    #[derive(Debug, Clone, Deserialize)]
+    pub struct Notification {
+        #[serde(rename = "Records")]
+        pub records: Vec<NotificationRecord>,
+    }
+
+    /// One record of a notification.
+    #[derive(Debug, Clone, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct NotificationRecord {
+        pub event_name: Option<String>,
+        pub s3: NotificationEntity,
+    }
+
+    /// The `s3` part of a record.
+    #[derive(Debug, Clone, Default, Deserialize)]
+    #[serde(default)]
+    pub struct NotificationEntity {
+        pub bucket: NamedBucket,
+        pub object: NotifiedObject,
+    }
+
+    /// The bucket of a record.
+    #[derive(Debug, Clone, Default, Deserialize)]
+    #[serde(default)]
+    pub struct NamedBucket {
+        pub name: Option<String>,
+    }
+
+    /// The object of a record.
+    #[derive(Debug, Clone, Default, Deserialize)]
+    #[serde(default)]
+    pub struct NotifiedObject {
+        pub key: Option<String>,
+        pub size: Option<i64>,
     }
 
     impl S3Input {
@@ -157,6 +196,20 @@ mod edge {
             assert_eq!(n[0].event_name, "ObjectCreated:Put");
             let other: S3Input = serde_json::from_str(r#"{"hello":1}"#).expect("input");
             assert_eq!(other.notices(), Err(SkipReason::NotS3));
+        }
+
+        #[test]
+        fn sparse_records_are_still_read() {
+            // The shape some S3-compatible senders use: no userIdentity, requestParameters...
+            let e: S3Input = serde_json::from_str(
+                r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"raw%2Fx.json"}}}]}"#,
+            )
+            .expect("input");
+            let n = e.notices().expect("notices");
+            assert_eq!(
+                (n[0].bucket.as_str(), n[0].raw_key.as_str()),
+                ("b", "raw%2Fx.json")
+            );
         }
     }
 }

@@ -1,0 +1,797 @@
+//! The whole pipeline on the local stack, driven the way AWS drives it: the demo and its test.
+//!
+//! Kinesis batches go to kinesis-ingest from every shard (batch item failures retried from the
+//! lowest sequence number); the local S3 API delivers real ObjectCreated notifications to SQS
+//! queues (`raw/` and `curated/`), whose message bodies are handed to s3-transform and
+//! glue-catalog exactly as received; an invocation that still fails after Lambda's two async
+//! retries becomes an on-failure record for failure-notifier, which archives it and alerts
+//! through SNS. A final drill drops a curated file whose column type conflicts with the Glue
+//! table, so the failure path runs end to end every time.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use sluice_core::aws::S3Store;
+use sluice_core::config::PipelineConfig;
+use sluice_core::env::Zones;
+use sluice_core::notify::S3Input;
+
+use crate::clickstream::{generate, Generated};
+use crate::events::{async_failure_json, sqs_event_json, SqsMessage};
+use crate::{gunzip, Aws, Pg};
+
+const STREAM: &str = "sluice-events";
+const BUCKET: &str = "sluice-demo";
+const RAW_QUEUE: &str = "sluice-raw-notifications";
+const CURATED_QUEUE: &str = "sluice-curated-notifications";
+const FAILURE_QUEUE: &str = "sluice-on-failure";
+const ALERT_TOPIC: &str = "sluice-alerts";
+const ALERT_QUEUE: &str = "sluice-alerts-inbox";
+const ACCOUNT: &str = "123456789012";
+const PUT_RECORDS_MAX: usize = 500;
+/// Lambda retries a failed asynchronous invocation twice.
+const ASYNC_ATTEMPTS: usize = 3;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub events: usize,
+    pub shards: i32,
+    pub batch_size: i32,
+    pub bad_per_mille: u32,
+    pub seed: u64,
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            events: 20_000,
+            shards: 2,
+            batch_size: 1_000,
+            bad_per_mille: 30,
+            seed: 42,
+            progress: true,
+        }
+    }
+}
+
+/// Counts of one zone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ZoneSummary {
+    pub objects: usize,
+    pub records: usize,
+    pub json_bytes: usize,
+    pub stored_bytes: usize,
+}
+
+/// One Glue table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSummary {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub partitions: usize,
+}
+
+/// What the run did; [`Summary::reconcile`] says whether every record is accounted for.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub produced: usize,
+    pub produced_valid: usize,
+    pub ingest_batches: usize,
+    pub ingest_retries: usize,
+    pub raw: ZoneSummary,
+    pub quarantine: ZoneSummary,
+    pub quarantine_ingest: usize,
+    pub curated_rows: usize,
+    pub curated: ZoneSummary,
+    pub transform_rejected: usize,
+    pub transform_duplicates: usize,
+    pub pg_rows: BTreeMap<String, i64>,
+    pub tables: Vec<TableSummary>,
+    pub notifications_skipped: BTreeMap<String, usize>,
+    pub failures_archived: usize,
+    pub dead_letters: Vec<String>,
+    pub alerts_received: usize,
+    pub purchases_per_hour: Vec<(String, i64, f64)>,
+    pub ingest_secs: f64,
+    pub total_secs: f64,
+}
+
+impl Summary {
+    /// Every record accounted for: produced = raw + quarantined; raw = curated + rejected +
+    /// duplicates; PostgreSQL rows = curated rows; the drill's failure archived and alerted.
+    pub fn reconcile(&self) -> Result<()> {
+        let pg: i64 = self.pg_rows.values().sum();
+        let checks = [
+            (
+                self.produced == self.raw.records + self.quarantine_ingest,
+                "produced = raw + quarantined",
+            ),
+            (
+                self.raw.records == self.produced_valid,
+                "raw = valid records produced",
+            ),
+            (
+                self.raw.records
+                    == self.curated_rows + self.transform_rejected + self.transform_duplicates,
+                "raw = curated + rejected by transform + duplicates",
+            ),
+            (
+                pg == self.curated_rows as i64,
+                "PostgreSQL rows = curated rows",
+            ),
+            (
+                self.failures_archived >= 1 && self.alerts_received >= 1,
+                "the drill's failure was archived and alerted",
+            ),
+        ];
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|(ok, _)| !ok)
+            .map(|(_, what)| *what)
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            bail!("counts do not reconcile: {}", failed.join("; "))
+        }
+    }
+}
+
+fn queue_arn(name: &str) -> String {
+    format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{name}")
+}
+
+fn bar(opts: &Options, len: u64, what: &str) -> ProgressBar {
+    if !opts.progress {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("  {prefix:<22} [{bar:32}] {pos:>7}/{len:<7} {per_sec:>12}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(what.to_string());
+    pb
+}
+
+/// Runs the pipeline on the local stack (moto must be reachable through `aws`, `pg` running).
+pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Result<Summary> {
+    let started = Instant::now();
+    let mut sum = Summary {
+        produced: opts.events,
+        ..Summary::default()
+    };
+    let zones = Zones::default();
+    setup(aws, cfg, opts).await?;
+
+    // Producers.
+    let now = chrono::Utc::now().timestamp();
+    let events = generate(opts.events, now, opts.bad_per_mille, opts.seed);
+    sum.produced_valid = events.iter().filter(|e| e.valid).count();
+    let pb = bar(opts, events.len() as u64, "PutRecords");
+    for chunk in events.chunks(PUT_RECORDS_MAX) {
+        put_records(aws, chunk).await?;
+        pb.inc(chunk.len() as u64);
+    }
+    pb.finish();
+
+    // kinesis-ingest, from every shard.
+    let store = S3Store::new(aws.s3.clone(), BUCKET);
+    let ingest = kinesis_ingest::Ingest {
+        cfg,
+        zones: &zones,
+        store: &store,
+        max_concurrency: 8,
+    };
+    let pb = bar(opts, events.len() as u64, "kinesis-ingest");
+    let t = Instant::now();
+    let stats = crate::stream::drain(&aws.kinesis, STREAM, opts.batch_size, 5, |event| {
+        let n = event.records.len() as u64;
+        let pb = pb.clone();
+        let ingest = &ingest;
+        async move {
+            let r = kinesis_ingest::handle(ingest, event)
+                .await
+                .map_err(anyhow::Error::from);
+            pb.inc(n);
+            r
+        }
+    })
+    .await?;
+    pb.finish();
+    sum.ingest_secs = t.elapsed().as_secs_f64();
+    sum.ingest_batches = stats.batches;
+    sum.ingest_retries = stats.retries;
+
+    // s3-transform, from the raw/ notification queue.
+    let mut dbcfg: tokio_postgres::Config = pg.url.parse().context("postgres url")?;
+    dbcfg.application_name("sluice-demo");
+    let warehouse = s3_transform::warehouse::Postgres::new(dbcfg, None, &cfg.warehouse.schema);
+    let hash_key = s3_transform::pii::HashKey::new(b"sluice-demo-hmac-key-0001".to_vec())
+        .context("hmac key")?;
+    let transform = s3_transform::Transform {
+        cfg,
+        zones: &zones,
+        store: &store,
+        warehouse: &warehouse,
+        limits: s3_transform::input::Limits {
+            max_decompressed: s3_transform::input::DEFAULT_MAX_DECOMPRESSED,
+            max_line: s3_transform::input::DEFAULT_MAX_LINE,
+        },
+        hash_key: Some(&hash_key),
+    };
+    let raw_objects = aws.keys(BUCKET, &zones.raw).await.len();
+    let pb = bar(opts, raw_objects as u64, "s3-transform");
+    drain_queue(
+        aws,
+        RAW_QUEUE,
+        "s3-transform",
+        &mut sum.notifications_skipped,
+        |body| {
+            let transform = &transform;
+            let pb = pb.clone();
+            async move {
+                let input: S3Input = serde_json::from_str(&body)
+                    .map_err(|e| ("parse".to_string(), e.to_string()))?;
+                let out = s3_transform::handle(transform, input).await;
+                if let Ok(o) = &out {
+                    pb.inc(o.objects.len() as u64);
+                }
+                out.map(|o| Invocation::Transform(Box::new(o)))
+                    .map_err(|e| (e.kind().to_string(), e.to_string()))
+            }
+        },
+        &mut |inv| {
+            if let Invocation::Transform(o) = inv {
+                for obj in &o.objects {
+                    sum.curated_rows += obj.rows;
+                    sum.transform_rejected += obj.rejected;
+                    sum.transform_duplicates += obj.duplicates;
+                }
+            }
+        },
+    )
+    .await?;
+    pb.finish();
+
+    // glue-catalog, from the curated/ notification queue.
+    let catalog = glue_catalog::GlueCatalog::new(aws.glue.clone());
+    let cache = glue_catalog::CatalogCache::new();
+    let glue = glue_catalog::GlueCatalogFn {
+        cfg,
+        zones: &zones,
+        store: &store,
+        catalog: &catalog,
+        cache: &cache,
+        retry: glue_catalog::RetryPolicy::default(),
+    };
+    let curated_objects = aws.keys(BUCKET, &zones.curated).await.len();
+    let pb = bar(opts, curated_objects as u64, "glue-catalog");
+    catalog_queue(aws, &glue, &pb, &mut sum).await?;
+    pb.finish();
+
+    // The drill: a curated file whose `amount` is a string conflicts with the Glue table.
+    drill(aws, cfg).await?;
+    catalog_queue(aws, &glue, &ProgressBar::hidden(), &mut sum).await?;
+
+    // failure-notifier, from the on-failure queue.
+    let reader = failure_notifier::kinesis::KinesisReader::new(aws.kinesis.clone());
+    let topic_arn = format!("arn:aws:sns:us-east-1:{ACCOUNT}:{ALERT_TOPIC}");
+    let alerter = failure_notifier::sns::SnsAlerter::new(aws.sns.clone(), topic_arn);
+    let notifier = failure_notifier::Notifier {
+        zones: &zones,
+        store: &store,
+        reader: &reader,
+        alerter: &alerter,
+    };
+    sum.failures_archived = notify_failures(aws, &notifier).await?;
+    sum.dead_letters = aws.keys(BUCKET, &zones.dead_letter).await;
+    sum.alerts_received = count_messages(aws, ALERT_QUEUE).await?;
+
+    // What landed.
+    sum.raw = zone(aws, &zones.raw, true).await;
+    sum.quarantine = zone(aws, &zones.quarantine, true).await;
+    sum.quarantine_ingest = count_ingest_quarantine(aws, &zones.quarantine).await;
+    sum.curated = zone(aws, &zones.curated, false).await;
+    sum.curated.records = sum.curated_rows;
+    let client = pg.client().await?;
+    for ds in &cfg.datasets {
+        let n: i64 = client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM \"{}\".\"{}\"",
+                    cfg.warehouse.schema, ds.name
+                ),
+                &[],
+            )
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        sum.pg_rows.insert(ds.name.clone(), n);
+    }
+    for r in client
+        .query(
+            &format!(
+                "SELECT to_char(date_trunc('hour', ts), 'YYYY-MM-DD HH24:00'), count(*), sum(amount)::float8 \
+                 FROM \"{}\".purchases GROUP BY 1 ORDER BY 1",
+                cfg.warehouse.schema
+            ),
+            &[],
+        )
+        .await
+        .unwrap_or_default()
+    {
+        sum.purchases_per_hour.push((r.get(0), r.get(1), r.get(2)));
+    }
+    sum.tables = glue_tables(aws, &cfg.catalog.database).await?;
+    sum.total_secs = started.elapsed().as_secs_f64();
+    Ok(sum)
+}
+
+async fn setup(aws: &Aws, cfg: &PipelineConfig, opts: &Options) -> Result<()> {
+    aws.s3
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .context("create bucket")?;
+    for q in [RAW_QUEUE, CURATED_QUEUE, FAILURE_QUEUE, ALERT_QUEUE] {
+        aws.sqs
+            .create_queue()
+            .queue_name(q)
+            .send()
+            .await
+            .with_context(|| format!("create queue {q}"))?;
+    }
+    let topic = aws
+        .sns
+        .create_topic()
+        .name(ALERT_TOPIC)
+        .send()
+        .await
+        .context("create topic")?;
+    aws.sns
+        .subscribe()
+        .topic_arn(topic.topic_arn().unwrap_or_default())
+        .protocol("sqs")
+        .endpoint(queue_arn(ALERT_QUEUE))
+        .send()
+        .await
+        .context("subscribe alert inbox")?;
+    aws.glue
+        .create_database()
+        .database_input(
+            aws_sdk_glue::types::DatabaseInput::builder()
+                .name(&cfg.catalog.database)
+                .description("sluice demo lake")
+                .build()
+                .context("database input")?,
+        )
+        .send()
+        .await
+        .context("create glue database")?;
+    let rule = |prefix: &str| -> Result<NotificationConfigurationFilter> {
+        Ok(NotificationConfigurationFilter::builder()
+            .key(
+                S3KeyFilter::builder()
+                    .filter_rules(
+                        FilterRule::builder()
+                            .name(FilterRuleName::Prefix)
+                            .value(prefix)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build())
+    };
+    let notifications = NotificationConfiguration::builder()
+        .queue_configurations(
+            QueueConfiguration::builder()
+                .id("raw-to-transform")
+                .queue_arn(queue_arn(RAW_QUEUE))
+                .events(Event::S3ObjectCreated)
+                .filter(rule("raw/")?)
+                .build()
+                .context("queue configuration")?,
+        )
+        .queue_configurations(
+            QueueConfiguration::builder()
+                .id("curated-to-catalog")
+                .queue_arn(queue_arn(CURATED_QUEUE))
+                .events(Event::S3ObjectCreated)
+                .filter(rule("curated/")?)
+                .build()
+                .context("queue configuration")?,
+        )
+        .build();
+    aws.s3
+        .put_bucket_notification_configuration()
+        .bucket(BUCKET)
+        .notification_configuration(notifications)
+        .send()
+        .await
+        .context("configure bucket notifications")?;
+    aws.kinesis
+        .create_stream()
+        .stream_name(STREAM)
+        .shard_count(opts.shards)
+        .send()
+        .await
+        .context("create stream")?;
+    for _ in 0..100 {
+        let d = aws
+            .kinesis
+            .describe_stream_summary()
+            .stream_name(STREAM)
+            .send()
+            .await?;
+        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("stream {STREAM} did not become active")
+}
+
+async fn put_records(aws: &Aws, chunk: &[Generated]) -> Result<()> {
+    let mut pending: Vec<PutRecordsRequestEntry> = chunk
+        .iter()
+        .map(|e| {
+            PutRecordsRequestEntry::builder()
+                .partition_key(&e.partition_key)
+                .data(Blob::new(e.data.clone()))
+                .build()
+        })
+        .collect::<Result<_, _>>()?;
+    for _ in 0..10 {
+        let out = aws
+            .kinesis
+            .put_records()
+            .stream_name(STREAM)
+            .set_records(Some(pending.clone()))
+            .send()
+            .await?;
+        if out.failed_record_count().unwrap_or(0) == 0 {
+            return Ok(());
+        }
+        pending = pending
+            .into_iter()
+            .zip(out.records())
+            .filter(|(_, r)| r.error_code().is_some())
+            .map(|(e, _)| e)
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("PutRecords kept failing")
+}
+
+/// What one successful invocation returned.
+enum Invocation {
+    Transform(Box<s3_transform::handler::Outcome>),
+    Catalog(Box<glue_catalog::Outcome>),
+}
+
+async fn queue_url(aws: &Aws, name: &str) -> Result<String> {
+    Ok(aws
+        .sqs
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .with_context(|| format!("queue {name}"))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Delivers every message of `queue` to `invoke` as an asynchronous Lambda invocation would:
+/// up to three attempts, then an on-failure record to the failure queue.
+async fn drain_queue<F, Fut>(
+    aws: &Aws,
+    queue: &str,
+    function: &str,
+    skipped: &mut BTreeMap<String, usize>,
+    invoke: F,
+    on_success: &mut dyn FnMut(&Invocation),
+) -> Result<()>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Invocation, (String, String)>>,
+{
+    let url = queue_url(aws, queue).await?;
+    let failure_url = queue_url(aws, FAILURE_QUEUE).await?;
+    let mut empty = 0;
+    while empty < 2 {
+        let out = aws
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(if empty == 0 { 0 } else { 1 })
+            .send()
+            .await?;
+        let msgs = out.messages();
+        if msgs.is_empty() {
+            empty += 1;
+            continue;
+        }
+        empty = 0;
+        for m in msgs {
+            let body = m.body().unwrap_or_default().to_string();
+            let mut last_err = None;
+            for _ in 0..ASYNC_ATTEMPTS {
+                match invoke(body.clone()).await {
+                    Ok(inv) => {
+                        if let Invocation::Transform(o) = &inv {
+                            for (k, v) in &o.skipped {
+                                *skipped.entry(k.clone()).or_default() += v;
+                            }
+                        }
+                        if let Invocation::Catalog(o) = &inv {
+                            for (k, v) in &o.skipped {
+                                *skipped.entry(k.clone()).or_default() += v;
+                            }
+                        }
+                        on_success(&inv);
+                        last_err = None;
+                        break;
+                    }
+                    Err(e) => last_err = Some(e),
+                }
+            }
+            if let Some((kind, message)) = last_err {
+                let payload: Value =
+                    serde_json::from_str(&body).unwrap_or(Value::String(body.clone()));
+                let record = async_failure_json(
+                    function,
+                    m.message_id().unwrap_or("unknown"),
+                    &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    &payload,
+                    &kind,
+                    &message,
+                );
+                aws.sqs
+                    .send_message()
+                    .queue_url(&failure_url)
+                    .message_body(record.to_string())
+                    .send()
+                    .await?;
+            }
+            if let Some(h) = m.receipt_handle() {
+                aws.sqs
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(h)
+                    .send()
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn catalog_queue(
+    aws: &Aws,
+    glue: &glue_catalog::GlueCatalogFn<'_>,
+    pb: &ProgressBar,
+    sum: &mut Summary,
+) -> Result<()> {
+    let mut skipped = std::mem::take(&mut sum.notifications_skipped);
+    drain_queue(
+        aws,
+        CURATED_QUEUE,
+        "glue-catalog",
+        &mut skipped,
+        |body| {
+            let pb = pb.clone();
+            async move {
+                let input: S3Input = serde_json::from_str(&body)
+                    .map_err(|e| ("parse".to_string(), e.to_string()))?;
+                let out = glue_catalog::handle(glue, input).await;
+                if let Ok(o) = &out {
+                    pb.inc(o.objects.len() as u64);
+                }
+                out.map(|o| Invocation::Catalog(Box::new(o)))
+                    .map_err(|e| ("catalog".to_string(), e.to_string()))
+            }
+        },
+        &mut |_| {},
+    )
+    .await?;
+    sum.notifications_skipped = skipped;
+    Ok(())
+}
+
+async fn drill(aws: &Aws, cfg: &PipelineConfig) -> Result<()> {
+    let Some(ds) = cfg.dataset("purchases") else {
+        return Ok(());
+    };
+    let mut cols = s3_transform::transform::columns(ds);
+    for c in &mut cols {
+        if c.name == "amount" {
+            c.ty = sluice_core::config::FieldType::String;
+        }
+    }
+    let row = s3_transform::transform::Row {
+        key: "drill-1".into(),
+        values: cols
+            .iter()
+            .map(|c| match c.name.as_str() {
+                "amount" => sluice_core::schema::Typed::Str("twelve euros".into()),
+                "ts" => sluice_core::schema::Typed::Timestamp(1_700_000_000_000_000),
+                _ if c.nullable => sluice_core::schema::Typed::Null,
+                _ => sluice_core::schema::Typed::Str("drill".into()),
+            })
+            .collect(),
+    };
+    let bytes =
+        s3_transform::parquet_out::encode(&cols, &[row], "drill").map_err(anyhow::Error::msg)?;
+    aws.put(
+        BUCKET,
+        "curated/purchases/dt=2023-11-14/hr=22/drill.parquet",
+        bytes,
+    )
+    .await;
+    Ok(())
+}
+
+async fn notify_failures(aws: &Aws, notifier: &failure_notifier::Notifier<'_>) -> Result<usize> {
+    let url = queue_url(aws, FAILURE_QUEUE).await?;
+    let mut archived = 0;
+    loop {
+        let out = aws
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await?;
+        if out.messages().is_empty() {
+            return Ok(archived);
+        }
+        let msgs: Vec<SqsMessage> = out
+            .messages()
+            .iter()
+            .map(|m| SqsMessage {
+                message_id: m.message_id().unwrap_or_default().to_string(),
+                receipt_handle: m.receipt_handle().unwrap_or_default().to_string(),
+                body: m.body().unwrap_or_default().to_string(),
+            })
+            .collect();
+        let event: failure_notifier::SqsEvent =
+            serde_json::from_value(sqs_event_json(&queue_arn(FAILURE_QUEUE), &msgs))?;
+        let resp = failure_notifier::handle(notifier, event)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let failed: Vec<String> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        for m in &msgs {
+            if !failed.contains(&m.message_id) {
+                archived += 1;
+                aws.sqs
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(&m.receipt_handle)
+                    .send()
+                    .await?;
+            }
+        }
+        if !failed.is_empty() {
+            bail!(
+                "failure-notifier could not archive {} message(s)",
+                failed.len()
+            );
+        }
+    }
+}
+
+async fn count_messages(aws: &Aws, queue: &str) -> Result<usize> {
+    let url = queue_url(aws, queue).await?;
+    let mut n = 0;
+    for _ in 0..3 {
+        let out = aws
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        n += out.messages().len();
+        if n > 0 && out.messages().is_empty() {
+            break;
+        }
+    }
+    Ok(n)
+}
+
+async fn zone(aws: &Aws, prefix: &str, gz: bool) -> ZoneSummary {
+    let mut z = ZoneSummary::default();
+    for key in aws.keys(BUCKET, prefix).await {
+        let body = aws.get(BUCKET, &key).await;
+        z.objects += 1;
+        z.stored_bytes += body.len();
+        if gz && key.ends_with(".json.gz") {
+            let text = gunzip(&body);
+            z.records += text.lines().count();
+            z.json_bytes += text.len();
+        }
+    }
+    z
+}
+
+async fn count_ingest_quarantine(aws: &Aws, prefix: &str) -> usize {
+    let mut n = 0;
+    for key in aws.keys(BUCKET, prefix).await {
+        if key.ends_with(".json.gz")
+            && !key.ends_with(".transform.json.gz")
+            && !key.contains("/objects/")
+        {
+            n += gunzip(&aws.get(BUCKET, &key).await).lines().count();
+        }
+    }
+    n
+}
+
+async fn glue_tables(aws: &Aws, database: &str) -> Result<Vec<TableSummary>> {
+    let mut out = Vec::new();
+    let tables = aws
+        .glue
+        .get_tables()
+        .database_name(database)
+        .send()
+        .await
+        .context("get tables")?;
+    for t in tables.table_list() {
+        let columns = t
+            .storage_descriptor()
+            .map(|sd| {
+                sd.columns()
+                    .iter()
+                    .map(|c| format!("{} {}", c.name(), c.r#type().unwrap_or("")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut partitions = 0;
+        let mut token = None;
+        loop {
+            let p = aws
+                .glue
+                .get_partitions()
+                .database_name(database)
+                .table_name(t.name())
+                .set_next_token(token)
+                .send()
+                .await
+                .context("get partitions")?;
+            partitions += p.partitions().len();
+            token = p.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        out.push(TableSummary {
+            name: t.name().to_string(),
+            columns,
+            partitions,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
