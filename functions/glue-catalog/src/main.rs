@@ -1,0 +1,32 @@
+//! Lambda entry point of glue-catalog: configuration, clients and the catalog cache once, then
+//! the handler.
+
+use glue_catalog::{handle, CatalogCache, GlueCatalog, GlueCatalogFn, RetryPolicy};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use sluice_core::aws::{load_pipeline_config, s3_client, sdk_config, S3Store};
+use sluice_core::env::{self, Zones};
+use sluice_core::notify::S3Input;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    sluice_core::telemetry::init_logging();
+    let sdk = sdk_config().await;
+    let s3 = s3_client(&sdk)?;
+    let cfg = load_pipeline_config(&env::env_required(env::CONFIG)?, &s3).await?;
+    let zones = Zones::from_env()?;
+    let store = S3Store::new(s3, env::env_required(env::BUCKET)?);
+    let catalog = GlueCatalog::new(aws_sdk_glue::Client::new(&sdk));
+    let cache = CatalogCache::new();
+    let ctx = GlueCatalogFn {
+        cfg: &cfg,
+        zones: &zones,
+        store: &store,
+        catalog: &catalog,
+        cache: &cache,
+        retry: RetryPolicy::default(),
+    };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<S3Input>| {
+        handle(&ctx, event.payload)
+    }))
+    .await
+}
