@@ -1,0 +1,450 @@
+//! The dead-letter zone: object keys, the archive formats, and building archives (pure).
+//!
+//! Layout under the dead-letter prefix (`SLUICE_DEAD_LETTER_PREFIX`, default `dead-letter/`):
+//!
+//! - `kinesis/<stream>/<shard>/<start>-<end>.json.gz`: gzip NDJSON. The first line is a
+//!   [`KinesisHeader`] (`"type":"kinesis_failure"`: the failure context and how many records
+//!   were archived or are missing, and why); every further line is one [`ArchivedRecord`]
+//!   (`"type":"record"`: sequence number, partition key, arrival time, data in base64).
+//! - `<function>/dt=YYYY-MM-DD/<requestId>.json`: an [`AsyncArchive`], the failure record
+//!   as received plus its summary; `dt` is the failure record's own timestamp.
+//! - `unknown/<messageId>.json` (or `.txt` when the body is not JSON): the SQS body verbatim.
+//!
+//! Keys and bytes depend only on the failure message (and, for Kinesis, the records read back),
+//! never on the wall clock, so a redelivered message rewrites the same key with the same bytes.
+//! The `sluice` CLI reads these formats back through [`parse_dead_letter`].
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sluice_core::layout::is_safe_component;
+use sluice_core::ndjson::{gzip, push_json_line};
+use sluice_core::schema::format_micros;
+
+use crate::error::{Error, Result};
+use crate::failure::{seq_cmp, AsyncFailure, KinesisFailure};
+
+/// `type` of the header line of a Kinesis archive.
+pub const KINESIS_HEADER: &str = "kinesis_failure";
+/// `type` of a record line of a Kinesis archive.
+pub const KINESIS_RECORD: &str = "record";
+/// `type` of an async-invocation archive.
+pub const ASYNC_FAILURE: &str = "async_failure";
+/// gzip level of Kinesis archives.
+const GZIP_LEVEL: u32 = 6;
+
+/// Content type of Kinesis archives.
+pub const CONTENT_TYPE_GZ: &str = "application/x-ndjson+gzip";
+/// Content type of JSON archives.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// Content type of unknown, non-JSON messages.
+pub const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
+
+/// One record read back from a shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedRecord {
+    pub seq: String,
+    pub partition_key: String,
+    pub data: Vec<u8>,
+    /// Approximate arrival, epoch microseconds (millisecond precision).
+    pub arrival_micros: i64,
+}
+
+/// The first line of a Kinesis archive: the failure context and what was archived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KinesisHeader {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub stream_arn: String,
+    pub stream: String,
+    pub shard: String,
+    pub start_seq: String,
+    pub end_seq: String,
+    pub condition: String,
+    pub request_id: String,
+    pub function_arn: String,
+    pub approximate_invoke_count: Option<u64>,
+    /// When Lambda discarded the batch (the failure record's timestamp).
+    pub failed_at: String,
+    pub first_arrival: Option<String>,
+    pub last_arrival: Option<String>,
+    /// Records in the discarded batch, as Lambda reported it.
+    pub batch_size: Option<u64>,
+    /// Record lines that follow this header.
+    pub records_archived: u64,
+    /// Records of the batch that could not be read back (trimmed or unreadable); `None` when
+    /// the batch size is unknown and nothing indicates a gap.
+    pub records_missing: Option<u64>,
+    /// Why records are missing, when they are.
+    pub missing_reason: Option<String>,
+    pub response_context: Value,
+}
+
+/// One record line of a Kinesis archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchivedRecord {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub seq: String,
+    pub partition_key: String,
+    /// Kinesis approximate arrival time, RFC 3339 UTC with milliseconds.
+    pub arrival: String,
+    pub data_b64: String,
+}
+
+impl ArchivedRecord {
+    /// The record's bytes.
+    pub fn data(&self) -> std::result::Result<Vec<u8>, base64::DecodeError> {
+        base64::engine::general_purpose::STANDARD.decode(&self.data_b64)
+    }
+}
+
+/// An async-invocation archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AsyncArchive {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: String,
+    pub function_arn: String,
+    pub request_id: String,
+    pub condition: String,
+    pub approximate_invoke_count: Option<u64>,
+    pub failed_at: String,
+    /// The failure record exactly as received (`requestPayload` is the original event).
+    pub record: Value,
+}
+
+/// What reading a range back gave: the records, or why they could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeRead {
+    Records(Vec<FetchedRecord>),
+    /// The shard could not be read for a reason a retry will not fix (stream deleted, ...).
+    Unreadable(String),
+}
+
+/// One object to write to the dead-letter zone, and what it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Archive {
+    pub key: String,
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    /// Records (Kinesis) or events (async: 1) archived.
+    pub records: u64,
+    /// Records known to be missing from a Kinesis archive.
+    pub missing: Option<u64>,
+    pub missing_reason: Option<String>,
+}
+
+/// The key of a Kinesis archive.
+pub fn kinesis_key(prefix: &str, f: &KinesisFailure) -> String {
+    format!(
+        "{prefix}kinesis/{}/{}/{}-{}.json.gz",
+        f.stream, f.shard_id, f.start_sequence_number, f.end_sequence_number
+    )
+}
+
+/// Builds the Kinesis archive from the records read back.
+pub fn kinesis_archive(prefix: &str, f: &KinesisFailure, read: &RangeRead) -> Result<Archive> {
+    let (records, unreadable): (Vec<&FetchedRecord>, Option<&str>) = match read {
+        RangeRead::Records(r) => (
+            r.iter()
+                .filter(|r| {
+                    seq_cmp(&r.seq, &f.start_sequence_number).is_ge()
+                        && seq_cmp(&r.seq, &f.end_sequence_number).is_le()
+                })
+                .collect(),
+            None,
+        ),
+        RangeRead::Unreadable(why) => (Vec::new(), Some(why.as_str())),
+    };
+    let found = records.len() as u64;
+    let first_is_start = records
+        .first()
+        .is_some_and(|r| seq_cmp(&r.seq, &f.start_sequence_number).is_eq());
+    let (missing, missing_reason) = match (f.batch_size, unreadable) {
+        (Some(n), Some(why)) => (Some(n), Some(format!("records unreadable: {why}"))),
+        (None, Some(why)) => (None, Some(format!("records unreadable: {why}"))),
+        (Some(n), None) if found < n => (
+            Some(n - found),
+            Some(format!(
+                "{} of {n} records are no longer in the stream (trimmed by its retention period, or the stream was re-created)",
+                n - found
+            )),
+        ),
+        (None, None) if !first_is_start => (
+            None,
+            Some("the first record of the range is no longer in the stream (trimmed)".into()),
+        ),
+        _ => (Some(0), None),
+    };
+    let header = KinesisHeader {
+        kind: KINESIS_HEADER.into(),
+        stream_arn: f.stream_arn.clone(),
+        stream: f.stream.clone(),
+        shard: f.shard_id.clone(),
+        start_seq: f.start_sequence_number.clone(),
+        end_seq: f.end_sequence_number.clone(),
+        condition: f.context.condition.clone(),
+        request_id: f.context.request_id.clone(),
+        function_arn: f.context.function_arn.clone(),
+        approximate_invoke_count: f.context.approximate_invoke_count,
+        failed_at: f.timestamp.clone(),
+        first_arrival: f.first_arrival.clone(),
+        last_arrival: f.last_arrival.clone(),
+        batch_size: f.batch_size,
+        records_archived: found,
+        records_missing: missing,
+        missing_reason: missing_reason.clone(),
+        response_context: f.response_context.clone(),
+    };
+    let mut lines = Vec::new();
+    push_json_line(&mut lines, &header)?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for r in &records {
+        push_json_line(
+            &mut lines,
+            &ArchivedRecord {
+                kind: KINESIS_RECORD.into(),
+                seq: r.seq.clone(),
+                partition_key: r.partition_key.clone(),
+                arrival: format_micros(r.arrival_micros),
+                data_b64: b64.encode(&r.data),
+            },
+        )?;
+    }
+    Ok(Archive {
+        key: kinesis_key(prefix, f),
+        body: gzip(&lines, GZIP_LEVEL)?,
+        content_type: CONTENT_TYPE_GZ,
+        records: found,
+        missing,
+        missing_reason,
+    })
+}
+
+/// Builds the archive of a failed asynchronous invocation.
+pub fn async_archive(prefix: &str, f: &AsyncFailure) -> Result<Archive> {
+    let doc = AsyncArchive {
+        kind: ASYNC_FAILURE.into(),
+        function: f.function.clone(),
+        function_arn: f.context.function_arn.clone(),
+        request_id: f.context.request_id.clone(),
+        condition: f.context.condition.clone(),
+        approximate_invoke_count: f.context.approximate_invoke_count,
+        failed_at: f.timestamp.clone(),
+        record: f.record.clone(),
+    };
+    let mut body = serde_json::to_vec(&doc).map_err(|e| Error::Encode(e.to_string()))?;
+    body.push(b'\n');
+    Ok(Archive {
+        key: format!(
+            "{prefix}{}/dt={}/{}.json",
+            f.function, f.date, f.context.request_id
+        ),
+        body,
+        content_type: CONTENT_TYPE_JSON,
+        records: 1,
+        missing: None,
+        missing_reason: None,
+    })
+}
+
+/// Archives an unrecognised message verbatim, keyed by its SQS message id (or, if that is
+/// absent or unsafe, the SHA-256 of the body).
+pub fn unknown_archive(prefix: &str, message_id: Option<&str>, body: &str) -> Archive {
+    let id = match message_id {
+        Some(id) if is_safe_component(id) => id.to_string(),
+        _ => format!("sha256-{:x}", Sha256::digest(body.as_bytes())),
+    };
+    let is_json = serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok();
+    let (ext, content_type) = if is_json {
+        ("json", CONTENT_TYPE_JSON)
+    } else {
+        ("txt", CONTENT_TYPE_TEXT)
+    };
+    Archive {
+        key: format!("{prefix}unknown/{id}.{ext}"),
+        body: body.as_bytes().to_vec(),
+        content_type,
+        records: 1,
+        missing: None,
+        missing_reason: None,
+    }
+}
+
+/// A dead letter read back from the zone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeadLetter {
+    Kinesis {
+        header: Box<KinesisHeader>,
+        records: Vec<ArchivedRecord>,
+    },
+    Async(AsyncArchive),
+    /// An unrecognised message: it cannot be replayed automatically.
+    Unknown,
+}
+
+/// Why a dead letter could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} is not a sluice dead letter: {reason}")]
+pub struct ParseError {
+    pub key: String,
+    pub reason: String,
+}
+
+/// Parses a dead-letter object by its key (relative to nothing: the full key) and bytes.
+pub fn parse_dead_letter(
+    prefix: &str,
+    key: &str,
+    bytes: &[u8],
+) -> std::result::Result<DeadLetter, ParseError> {
+    let err = |reason: String| ParseError {
+        key: key.to_string(),
+        reason,
+    };
+    let rel = key.strip_prefix(prefix).ok_or_else(|| {
+        err(format!(
+            "the key is outside the dead-letter prefix {prefix}"
+        ))
+    })?;
+    if rel.starts_with("unknown/") {
+        return Ok(DeadLetter::Unknown);
+    }
+    if rel.starts_with("kinesis/") && key.ends_with(".json.gz") {
+        let mut text = String::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_string(&mut text)
+            .map_err(|e| err(format!("not gzip text: {e}")))?;
+        let mut lines = text.lines();
+        let header: KinesisHeader = lines
+            .next()
+            .ok_or_else(|| err("empty archive".into()))
+            .and_then(|l| serde_json::from_str(l).map_err(|e| err(format!("header: {e}"))))?;
+        if header.kind != KINESIS_HEADER {
+            return Err(err(format!("header type is {:?}", header.kind)));
+        }
+        let records = lines
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str::<ArchivedRecord>(l)
+                    .map_err(|e| err(format!("line {}: {e}", i + 2)))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        return Ok(DeadLetter::Kinesis {
+            header: Box::new(header),
+            records,
+        });
+    }
+    if key.ends_with(".json") {
+        let doc: AsyncArchive =
+            serde_json::from_slice(bytes).map_err(|e| err(format!("async archive: {e}")))?;
+        if doc.kind != ASYNC_FAILURE {
+            return Err(err(format!("type is {:?}", doc.kind)));
+        }
+        return Ok(DeadLetter::Async(doc));
+    }
+    Err(err("unrecognised key layout".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failure::{classify, Failure};
+    use serde_json::json;
+
+    fn failure(start: &str, end: &str, batch: u64) -> KinesisFailure {
+        let body = json!({
+            "requestContext": {"requestId": "r-1", "functionArn": "arn:aws:lambda:us-east-1:1:function:kinesis-ingest", "condition": "RecordAgeExceeded", "approximateInvokeCount": 1},
+            "responseContext": {"statusCode": 200},
+            "version": "1.0",
+            "timestamp": "2025-11-22T10:20:00.000Z",
+            "KinesisBatchInfo": {"shardId": "shardId-000000000000", "startSequenceNumber": start, "endSequenceNumber": end, "batchSize": batch, "streamArn": "arn:aws:kinesis:us-east-1:1:stream/events"}
+        });
+        match classify(&body.to_string()) {
+            Failure::Kinesis(k) => k,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn rec(seq: &str) -> FetchedRecord {
+        FetchedRecord {
+            seq: seq.into(),
+            partition_key: format!("pk-{seq}"),
+            data: format!("{{\"n\":{seq}}}").into_bytes(),
+            arrival_micros: 1_763_806_500_000_000,
+        }
+    }
+
+    fn parse(a: &Archive) -> (Box<KinesisHeader>, Vec<ArchivedRecord>) {
+        match parse_dead_letter("dead-letter/", &a.key, &a.body) {
+            Ok(DeadLetter::Kinesis { header, records }) => (header, records),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn kinesis_archive_round_trips_and_filters_the_range() {
+        let f = failure("3", "5", 3);
+        let read = RangeRead::Records(vec![rec("3"), rec("4"), rec("5"), rec("6")]);
+        let a = kinesis_archive("dead-letter/", &f, &read).expect("archive");
+        assert_eq!(
+            a.key,
+            "dead-letter/kinesis/events/shardId-000000000000/3-5.json.gz"
+        );
+        let again = kinesis_archive("dead-letter/", &f, &read).expect("archive");
+        assert_eq!(a.body, again.body, "deterministic bytes");
+        let (h, r) = parse(&a);
+        assert_eq!(h.records_archived, 3);
+        assert_eq!(h.records_missing, Some(0));
+        assert_eq!(h.missing_reason, None);
+        assert_eq!(h.condition, "RecordAgeExceeded");
+        assert_eq!(
+            r.iter().map(|r| r.seq.as_str()).collect::<Vec<_>>(),
+            ["3", "4", "5"]
+        );
+        assert_eq!(r[0].data().expect("b64"), b"{\"n\":3}");
+        assert_eq!(r[0].arrival, "2025-11-22T10:15:00.000Z");
+    }
+
+    #[test]
+    fn trimmed_and_unreadable_ranges_are_reported() {
+        let f = failure("1", "5", 5);
+        let a = kinesis_archive(
+            "dead-letter/",
+            &f,
+            &RangeRead::Records(vec![rec("4"), rec("5")]),
+        )
+        .expect("archive");
+        assert_eq!((a.records, a.missing), (2, Some(3)));
+        assert!(a.missing_reason.as_deref().unwrap_or("").contains("3 of 5"));
+        let a = kinesis_archive(
+            "dead-letter/",
+            &f,
+            &RangeRead::Unreadable("ResourceNotFoundException: gone".into()),
+        )
+        .expect("archive");
+        let (h, r) = parse(&a);
+        assert!(r.is_empty());
+        assert_eq!(h.records_missing, Some(5));
+        assert!(h
+            .missing_reason
+            .unwrap_or_default()
+            .contains("ResourceNotFound"));
+    }
+
+    #[test]
+    fn unknown_and_async_keys() {
+        let u = unknown_archive("dead-letter/", Some("0f3c-1"), "hello");
+        assert_eq!(u.key, "dead-letter/unknown/0f3c-1.txt");
+        assert_eq!(u.body, b"hello");
+        let u = unknown_archive("dead-letter/", Some("../x"), "{}");
+        assert!(u.key.starts_with("dead-letter/unknown/sha256-") && u.key.ends_with(".json"));
+        assert_eq!(
+            parse_dead_letter("dead-letter/", &u.key, &u.body),
+            Ok(DeadLetter::Unknown)
+        );
+        assert!(parse_dead_letter("dead-letter/", "raw/x.json", b"{}").is_err());
+    }
+}

@@ -1,0 +1,31 @@
+//! Lambda entry point of failure-notifier: configuration and clients once, then the handler.
+
+use failure_notifier::kinesis::KinesisReader;
+use failure_notifier::sns::SnsAlerter;
+use failure_notifier::{handle, Notifier, ALERT_TOPIC_ARN};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use sluice_core::aws::{s3_client, sdk_config, S3Store};
+use sluice_core::env::{self, Zones};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    sluice_core::telemetry::init_logging();
+    let sdk = sdk_config().await;
+    let zones = Zones::from_env()?;
+    let store = S3Store::new(s3_client(&sdk)?, env::env_required(env::BUCKET)?);
+    let reader = KinesisReader::new(aws_sdk_kinesis::Client::new(&sdk));
+    let alerter = SnsAlerter::new(
+        aws_sdk_sns::Client::new(&sdk),
+        env::env_required(ALERT_TOPIC_ARN)?,
+    );
+    let ctx = Notifier {
+        zones: &zones,
+        store: &store,
+        reader: &reader,
+        alerter: &alerter,
+    };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
+        handle(&ctx, event.payload)
+    }))
+    .await
+}
