@@ -18,7 +18,7 @@ cleanup() {
   [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null || true
   exec 9>&- 2>/dev/null || true   # closing the stack's stdin stops moto and PostgreSQL
   wait 2>/dev/null || true
-  rm -rf "$work"
+  if [ "${KEEP_LOGS:-}" = 1 ]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT INT TERM
 
@@ -32,7 +32,7 @@ for _ in $(seq 1 600); do [ -s "$work/env" ] && break; sleep 0.2; done
 source "$work/env"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cargo lambda watch --invoke-port "$port" --only-lambda-apis >"$work/watch.log" 2>&1 &
+cargo lambda watch --invoke-port "$port" >"$work/watch.log" 2>&1 &
 watch_pid=$!
 for _ in $(seq 1 300); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
@@ -40,4 +40,4 @@ for _ in $(seq 1 300); do
 done
 cargo lambda invoke "$fn" --invoke-port "$port" --data-file "$event"
 echo
-echo "(function logs: $work/watch.log is removed on exit; rerun with RUST_LOG=debug for more)"
+echo "(function logs: KEEP_LOGS=1 keeps $work/watch.log)"

@@ -144,6 +144,8 @@ pub async fn database(
         )));
     };
     config.application_name("sluice-s3-transform");
+    // "relation already exists, skipping" and friends are not worth a log line per invocation.
+    config.options("-c client_min_messages=warning");
     config.connect_timeout(std::time::Duration::from_secs(5));
     match tls_env.as_deref() {
         Some("require") => {
