@@ -519,14 +519,18 @@ async fn tls_is_required_and_verified_when_configured() {
     // Without the CA the server's certificate is not trusted: the load fails, retryably.
     let untrusted = s3_transform::settings::tls_connector(None, false).expect("connector");
     f.warehouse = Postgres::new(config.clone(), Some(untrusted), &f.schema);
-    let err = f.notify(&key).await.expect_err("unverified certificate is refused");
+    let err = f
+        .notify(&key)
+        .await
+        .expect_err("unverified certificate is refused");
     assert!(err.to_string().contains("connect"), "{err}");
 
     // Plain connections are refused by this server, so a load that works is a TLS one.
     f.warehouse = Postgres::new(pg.url.parse().expect("pg url"), None, &f.schema);
     assert!(f.notify(&key).await.is_err(), "plain connection refused");
 
-    let trusted = s3_transform::settings::tls_connector(Some(&ca.to_string_lossy()), false).expect("connector");
+    let trusted = s3_transform::settings::tls_connector(Some(&ca.to_string_lossy()), false)
+        .expect("connector");
     f.warehouse = Postgres::new(config, Some(trusted), &f.schema);
     let out = f.notify(&key).await.expect("verified TLS load");
     assert_eq!(out.objects[0].inserted, 1);

@@ -25,18 +25,41 @@ const HMAC_KEY: &str = "sluice-local-hmac-key-0001";
 #[tokio::main]
 async fn main() -> Result<()> {
     sluice_core::telemetry::set_emf_enabled(false);
-    let env_file = std::env::args().nth(1).context("usage: sluice-stack ENV_FILE")?;
+    let env_file = std::env::args()
+        .nth(1)
+        .context("usage: sluice-stack ENV_FILE")?;
     let config_path = workspace_root().join("pipeline.toml");
     let cfg = PipelineConfig::from_path(&config_path.to_string_lossy())?;
     let aws = Aws::local().await;
     let pg = tokio::task::spawn_blocking(Pg::start).await??;
 
-    aws.s3.create_bucket().bucket(BUCKET).send().await.context("create bucket")?;
-    aws.kinesis.create_stream().stream_name(STREAM).shard_count(1).send().await.context("create stream")?;
-    let topic = aws.sns.create_topic().name("sluice-alerts").send().await.context("create topic")?;
+    aws.s3
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .context("create bucket")?;
+    aws.kinesis
+        .create_stream()
+        .stream_name(STREAM)
+        .shard_count(1)
+        .send()
+        .await
+        .context("create stream")?;
+    let topic = aws
+        .sns
+        .create_topic()
+        .name("sluice-alerts")
+        .send()
+        .await
+        .context("create topic")?;
     aws.glue
         .create_database()
-        .database_input(aws_sdk_glue::types::DatabaseInput::builder().name(&cfg.catalog.database).build()?)
+        .database_input(
+            aws_sdk_glue::types::DatabaseInput::builder()
+                .name(&cfg.catalog.database)
+                .build()?,
+        )
         .send()
         .await
         .context("create glue database")?;
@@ -44,15 +67,25 @@ async fn main() -> Result<()> {
     // Seed: the Kinesis samples through kinesis-ingest, a dropped CSV, then s3-transform.
     let zones = Zones::default();
     let store = S3Store::new(aws.s3.clone(), BUCKET);
-    let ingest = kinesis_ingest::Ingest { cfg: &cfg, zones: &zones, store: &store, max_concurrency: 4 };
-    for name in ["kinesis-clean.json", "kinesis-mixed.json", "kinesis-kpl.json"] {
+    let ingest = kinesis_ingest::Ingest {
+        cfg: &cfg,
+        zones: &zones,
+        store: &store,
+        max_concurrency: 4,
+    };
+    for name in [
+        "kinesis-clean.json",
+        "kinesis-mixed.json",
+        "kinesis-kpl.json",
+    ] {
         let event: KinesisEvent = serde_json::from_value(sample(name))?;
         kinesis_ingest::handle(&ingest, event).await?;
     }
     aws.put(
         BUCKET,
         "raw/purchases/manual import café.csv",
-        b"order_id,ts,user_id,amount,currency\no-9001,2025-11-22T07:00:00Z,u-1,12.50,EUR\n".to_vec(),
+        b"order_id,ts,user_id,amount,currency\no-9001,2025-11-22T07:00:00Z,u-1,12.50,EUR\n"
+            .to_vec(),
     )
     .await;
     let mut dbcfg: tokio_postgres::Config = pg.url.parse()?;
@@ -85,11 +118,20 @@ async fn main() -> Result<()> {
         ("DATABASE_URL", pg.url.clone()),
         ("SLUICE_DB_TLS", "disable".into()),
         ("SLUICE_HMAC_KEY", HMAC_KEY.into()),
-        ("SLUICE_ALERT_TOPIC_ARN", topic.topic_arn().unwrap_or_default().to_string()),
+        (
+            "SLUICE_ALERT_TOPIC_ARN",
+            topic.topic_arn().unwrap_or_default().to_string(),
+        ),
     ];
-    let text: String = env.iter().map(|(k, v)| format!("export {k}='{v}'\n")).collect();
+    let text: String = env
+        .iter()
+        .map(|(k, v)| format!("export {k}='{v}'\n"))
+        .collect();
     std::fs::write(&env_file, text).with_context(|| format!("write {env_file}"))?;
-    eprintln!("sluice-stack: moto at {}, PostgreSQL on port {}; environment in {env_file}", aws.endpoint, pg.port);
+    eprintln!(
+        "sluice-stack: moto at {}, PostgreSQL on port {}; environment in {env_file}",
+        aws.endpoint, pg.port
+    );
 
     // Run until stdin closes (the owner exited) or Ctrl-C.
     let stdin_closed = tokio::task::spawn_blocking(|| {
