@@ -30,13 +30,6 @@ test: venv
 demo: venv
 	$(CARGO) run --quiet --locked -p sluice-local --bin sluice-demo
 
-## invoke: one function through `cargo lambda watch` + `cargo lambda invoke` against the seeded
-## local stack, e.g. `make invoke FN=s3-transform EVENT=events/s3-put-csv.json`
-.PHONY: invoke
-invoke: venv $(INFRA_STAMP)
-	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>"; exit 2; }
-	$(INFRA_ENV) scripts/invoke.sh "$(FN)" "$(EVENT)"
-
 ## fmt: format the code
 fmt:
 	$(CARGO) fmt --all
@@ -142,3 +135,10 @@ fuzz:
 	    tee target/fuzz-$$t.log | grep -E 'Done|stat::number_of_executed_units|ERROR|panicked' ; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
+
+## invoke: one function through `cargo lambda watch` + `cargo lambda invoke` against the seeded
+## local stack, e.g. `make invoke FN=s3-transform EVENT=events/s3-put-csv.json`
+.PHONY: invoke
+invoke: venv $(INFRA_STAMP)
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>"; exit 2; }
+	$(INFRA_ENV) scripts/invoke.sh "$(FN)" "$(EVENT)"
