@@ -1,6 +1,7 @@
 //! The PostgreSQL load: tables created from the dataset schema, additive `ADD COLUMN` for new
 //! config fields, and an idempotent merge (binary COPY into a staging table, then
-//! `INSERT ... ON CONFLICT (_sluice_key) DO UPDATE ... WHERE IS DISTINCT FROM`), so a repeated S3
+//! `INSERT ... ON CONFLICT (_sluice_key) DO UPDATE ... WHERE IS DISTINCT FROM`; a first load with
+//! only new keys is one COPY straight into the table under a savepoint), so a repeated S3
 //! event or a reprocessed object adds no rows and rewrites nothing that did not change.
 
 use std::collections::HashSet;
@@ -13,8 +14,9 @@ use sluice_core::schema::{micros_to_datetime, Typed};
 use tokio::sync::Mutex;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::config::SslMode;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
 use crate::error::TransformError;
 use crate::transform::{Column, Row, KEY_COLUMN, SOURCE_COLUMN};
@@ -208,39 +210,41 @@ impl Postgres {
         types.extend(cols.iter().map(|c| pg_type(c.ty).1));
         types.push(Type::TEXT);
 
-        let tx = client.transaction().await.map_err(|e| pe("begin", e))?;
+        let mut tx = client.transaction().await.map_err(|e| pe("begin", e))?;
+        // Fast path: a first load (the common case) is all new keys, so COPY straight into the
+        // table under a savepoint; if any key already exists the COPY fails as a whole with a
+        // unique violation, the savepoint is rolled back and the staged merge below runs.
+        let direct = format!("COPY {qualified} ({list}) FROM STDIN (FORMAT binary)");
+        let sp = tx
+            .savepoint("sluice_direct")
+            .await
+            .map_err(|e| pe("savepoint", e))?;
+        match copy_rows(&sp, &direct, &types, cols, rows, source).await {
+            Ok(()) => {
+                sp.commit().await.map_err(|e| pe("release savepoint", e))?;
+                tx.commit().await.map_err(|e| pe("commit", e))?;
+                return Ok(LoadStats {
+                    inserted: rows.len() as u64,
+                    updated: 0,
+                });
+            }
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                sp.rollback()
+                    .await
+                    .map_err(|e| pe("rollback to savepoint", e))?;
+            }
+            Err(e) => return Err(pe("copy", e)),
+        }
         tx.batch_execute(&format!(
             "CREATE TEMP TABLE sluice_stage ({}) ON COMMIT DROP",
             defs.join(", ")
         ))
         .await
         .map_err(|e| pe("create staging table", e))?;
-        let sink = tx
-            .copy_in(&format!(
-                "COPY sluice_stage ({list}) FROM STDIN (FORMAT binary)"
-            ))
+        let stage = format!("COPY sluice_stage ({list}) FROM STDIN (FORMAT binary)");
+        copy_rows(&tx, &stage, &types, cols, rows, source)
             .await
             .map_err(|e| pe("copy", e))?;
-        let writer = BinaryCopyInWriter::new(sink, &types);
-        pin_mut!(writer);
-        for row in rows {
-            let mut cells: Vec<Box<dyn ToSql + Sync + Send>> = Vec::with_capacity(types.len());
-            cells.push(Box::new(row.key.clone()));
-            for (c, v) in cols.iter().zip(&row.values) {
-                cells.push(to_sql(c.ty, v));
-            }
-            cells.push(Box::new(source.to_string()));
-            let refs: Vec<&(dyn ToSql + Sync)> = cells
-                .iter()
-                .map(|b| b.as_ref() as &(dyn ToSql + Sync))
-                .collect();
-            writer
-                .as_mut()
-                .write(&refs)
-                .await
-                .map_err(|e| pe("copy row", e))?;
-        }
-        writer.finish().await.map_err(|e| pe("copy finish", e))?;
         let updates: Vec<String> = names[1..]
             .iter()
             .map(|n| format!("{n} = EXCLUDED.{n}"))
@@ -266,6 +270,35 @@ impl Postgres {
             updated: returned.len() as u64 - inserted,
         })
     }
+}
+
+/// Binary COPY of `rows` (key, columns, source) with `sql` (a `COPY ... FROM STDIN`).
+async fn copy_rows(
+    tx: &Transaction<'_>,
+    sql: &str,
+    types: &[Type],
+    cols: &[Column],
+    rows: &[&Row],
+    source: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let sink = tx.copy_in(sql).await?;
+    let writer = BinaryCopyInWriter::new(sink, types);
+    pin_mut!(writer);
+    for row in rows {
+        let mut cells: Vec<Box<dyn ToSql + Sync + Send>> = Vec::with_capacity(types.len());
+        cells.push(Box::new(row.key.clone()));
+        for (c, v) in cols.iter().zip(&row.values) {
+            cells.push(to_sql(c.ty, v));
+        }
+        cells.push(Box::new(source.to_string()));
+        let refs: Vec<&(dyn ToSql + Sync)> = cells
+            .iter()
+            .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        writer.as_mut().write(&refs).await?;
+    }
+    writer.finish().await?;
+    Ok(())
 }
 
 fn to_sql(ty: FieldType, v: &Typed<'static>) -> Box<dyn ToSql + Sync + Send> {
