@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod clickstream;
 pub mod events;
+pub mod faults;
 pub mod pipeline;
 pub mod postgres;
 pub mod services;

@@ -53,7 +53,9 @@ impl Partition {
                 .enumerate()
                 .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
             && chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d").is_ok();
-        let ok_hr = hr.len() == 2 && hr.parse::<u8>().is_ok_and(|h| h < 24);
+        let ok_hr = hr.len() == 2
+            && hr.bytes().all(|c| c.is_ascii_digit())
+            && hr.parse::<u8>().is_ok_and(|h| h < 24);
         (ok_dt && ok_hr).then(|| Partition {
             dt: dt.to_string(),
             hr: hr.to_string(),
@@ -99,9 +101,33 @@ pub fn safe_shard_id(shard: &str) -> &str {
     }
 }
 
-/// `<shard>-<firstSeq>-<lastSeq>.json.gz`.
+/// Longest sequence number kept verbatim in a file name (Kinesis' are at most 128 digits).
+const MAX_SEQ_DIGITS: usize = 128;
+
+/// A sequence number made safe for a key: Kinesis' (decimal digits) unchanged, anything else
+/// (a malformed event could carry `/`, `..` or control characters) replaced by `x` and a
+/// stable hash of it, so distinct values stay distinct and nothing reaches the key unchecked.
+pub fn safe_seq(seq: &str) -> String {
+    if !seq.is_empty() && seq.len() <= MAX_SEQ_DIGITS && seq.bytes().all(|c| c.is_ascii_digit()) {
+        return seq.to_string();
+    }
+    // FNV-1a, stable across builds.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seq.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("x{h:016x}")
+}
+
+/// `<shard>-<firstSeq>-<lastSeq>.json.gz`, every part checked ([`safe_shard_id`], [`safe_seq`]).
 pub fn batch_file_name(shard: &str, first_seq: &str, last_seq: &str) -> String {
-    format!("{}-{first_seq}-{last_seq}.json.gz", safe_shard_id(shard))
+    format!(
+        "{}-{}-{}.json.gz",
+        safe_shard_id(shard),
+        safe_seq(first_seq),
+        safe_seq(last_seq)
+    )
 }
 
 /// Decodes an S3 event notification key: `+` is a space, `%XX` are UTF-8 bytes.
@@ -174,6 +200,11 @@ mod tests {
         assert_eq!(Partition::parse("2025-11-22", "24"), None);
         assert_eq!(Partition::parse("2025/11/22", "01"), None);
         assert_eq!(Partition::parse("2025-13-22", "01"), None);
+        // Regression (found by `cargo fuzz run keys`): `u8::from_str` accepts a leading `+`,
+        // so `hr=+1` in a dropped file's key became a partition and reached quarantine keys.
+        assert_eq!(Partition::parse("2025-11-22", "+0"), None);
+        assert_eq!(Partition::parse("2025-11-22", "+9"), None);
+        assert_eq!(Partition::parse("2025-11-22", " 9"), None);
     }
 
     #[test]
@@ -192,6 +223,28 @@ mod tests {
             batch_file_name("a/b", "1", "2"),
             "unknown-shard-1-2.json.gz"
         );
+    }
+
+    #[test]
+    fn hostile_sequence_numbers_never_reach_a_key() {
+        // Regression: sequence numbers went into file names unchecked, so a malformed event
+        // with sequenceNumber "../../x" or "1/2" injected `/` and `..` into raw/quarantine keys.
+        for bad in [
+            "../../etc/passwd",
+            "1/2",
+            "1\n2",
+            "",
+            "..",
+            "12a",
+            "9".repeat(129).as_str(),
+        ] {
+            let f = batch_file_name("shardId-000000000000", bad, "7");
+            assert!(is_safe_component(&f), "{bad:?} -> {f:?}");
+            assert!(!f.contains(".."), "{bad:?} -> {f:?}");
+        }
+        let real = "49590000000000000000000000000000000000000000000000000001";
+        assert_eq!(safe_seq(real), real);
+        assert_ne!(safe_seq("a/b"), safe_seq("a/c"));
     }
 
     #[test]
