@@ -286,7 +286,8 @@ impl Pg {
 
     fn arm_watchdog(&self) -> Result<()> {
         // `cat` returns when our end of its stdin closes (process exit included), then the
-        // cluster is stopped and its directory removed.
+        // cluster is stopped and its directory removed. The watchdog ignores INT/TERM/HUP so a
+        // signal to the whole process group (Ctrl-C, timeout) cannot skip the cleanup.
         let pg_ctl = self.bin.join("pg_ctl");
         let runner = if self.as_postgres {
             "runuser -u postgres -- "
@@ -294,7 +295,7 @@ impl Pg {
             ""
         };
         let script = format!(
-            "cat >/dev/null; {runner}{} -D {} -m immediate stop >/dev/null 2>&1; rm -rf {}",
+            "trap '' INT TERM HUP; cat >/dev/null; {runner}{} -D {} -m immediate stop >/dev/null 2>&1; rm -rf {}",
             pg_ctl.display(),
             self.data().display(),
             self.dir.display()
