@@ -101,6 +101,17 @@ pub fn safe_shard_id(shard: &str) -> &str {
     }
 }
 
+/// FNV-1a of `s`: stable across builds and platforms, used to keep distinct unsafe names
+/// distinct after they are made safe for a key.
+pub fn stable_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 /// Longest sequence number kept verbatim in a file name (Kinesis' are at most 128 digits).
 const MAX_SEQ_DIGITS: usize = 128;
 
@@ -111,13 +122,7 @@ pub fn safe_seq(seq: &str) -> String {
     if !seq.is_empty() && seq.len() <= MAX_SEQ_DIGITS && seq.bytes().all(|c| c.is_ascii_digit()) {
         return seq.to_string();
     }
-    // FNV-1a, stable across builds.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in seq.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("x{h:016x}")
+    format!("x{:016x}", stable_hash(seq))
 }
 
 /// `<shard>-<firstSeq>-<lastSeq>.json.gz`, every part checked ([`safe_shard_id`], [`safe_seq`]).

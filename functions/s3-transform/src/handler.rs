@@ -12,7 +12,7 @@ use base64::Engine;
 use serde::Serialize;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::layout::{is_safe_component, Partition, UNROUTED};
+use sluice_core::layout::{is_safe_component, stable_hash, Partition, UNROUTED};
 use sluice_core::ndjson::{gzip, push_json_line};
 use sluice_core::notify::{decide, S3Input};
 use sluice_core::store::{ObjectStore, CONTENT_TYPE_NDJSON_GZ, CONTENT_TYPE_PARQUET};
@@ -155,13 +155,7 @@ pub fn safe_stem(stem: &str) -> String {
         })
         .take(120)
         .collect();
-    // FNV-1a, stable across builds.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in stem.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{}-{h:016x}", cleaned.trim_matches('.'))
+    format!("{}-{:016x}", cleaned.trim_matches('.'), stable_hash(stem))
 }
 
 #[derive(Debug, Serialize)]
