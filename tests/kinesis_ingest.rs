@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use base64::Engine;
+use kinesis_ingest::KinesisBatch;
 use kinesis_ingest::{handle, Ingest};
 use serde_json::Value;
 use sluice_core::aws::S3Store;
@@ -17,7 +17,7 @@ fn demo_config() -> PipelineConfig {
     PipelineConfig::from_path(&path.to_string_lossy()).expect("demo pipeline.toml is valid")
 }
 
-async fn run(aws: &Aws, bucket: &str, cfg: &PipelineConfig, event: KinesisEvent) -> Vec<String> {
+async fn run(aws: &Aws, bucket: &str, cfg: &PipelineConfig, event: KinesisBatch) -> Vec<String> {
     let zones = Zones::default();
     let store = S3Store::new(aws.s3.clone(), bucket);
     let ctx = Ingest {
@@ -35,8 +35,8 @@ async fn run(aws: &Aws, bucket: &str, cfg: &PipelineConfig, event: KinesisEvent)
         .collect()
 }
 
-fn event_from_sample(name: &str) -> KinesisEvent {
-    serde_json::from_value(sample(name)).expect("sample is a KinesisEvent")
+fn event_from_sample(name: &str) -> KinesisBatch {
+    serde_json::from_value(sample(name)).expect("sample is a Kinesis event")
 }
 
 /// The original record of a raw line: the line without sluice's metadata key.
@@ -54,7 +54,7 @@ async fn clean_batch_lands_in_event_time_partitions() {
     let originals: Vec<Value> = event
         .records
         .iter()
-        .map(|r| serde_json::from_slice(&r.kinesis.data.0).expect("json"))
+        .map(|r| serde_json::from_slice(&r.data).expect("json"))
         .collect();
     let failures = run(&aws, &bucket, &cfg, event).await;
     assert!(failures.is_empty());
@@ -90,11 +90,7 @@ async fn mixed_batch_quarantines_each_bad_record_with_its_payload() {
     let bucket = aws.bucket().await;
     let cfg = demo_config();
     let event = event_from_sample("kinesis-mixed.json");
-    let payloads: Vec<Vec<u8>> = event
-        .records
-        .iter()
-        .map(|r| r.kinesis.data.0.clone())
-        .collect();
+    let payloads: Vec<Vec<u8>> = event.records.iter().map(|r| r.data.clone()).collect();
     let failures = run(&aws, &bucket, &cfg, event).await;
     assert!(failures.is_empty(), "invalid data never fails the batch");
 
@@ -220,11 +216,7 @@ async fn s3_failure_reports_batch_item_failures_and_loses_nothing() {
     let bucket = sluice_local::unique("sluice-missing");
     let cfg = demo_config();
     let event = event_from_sample("kinesis-mixed.json");
-    let all: BTreeSet<String> = event
-        .records
-        .iter()
-        .map(|r| r.kinesis.sequence_number.clone())
-        .collect();
+    let all: BTreeSet<String> = event.records.iter().map(|r| r.seq.clone()).collect();
     let failures: BTreeSet<String> = run(&aws, &bucket, &cfg, event).await.into_iter().collect();
     assert_eq!(
         failures, all,

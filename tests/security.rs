@@ -116,11 +116,7 @@ fn hostile_stream_values_never_reach_a_key() {
             1_763_806_500.0,
         )],
     );
-    let records: Vec<StreamRecord> = event
-        .records
-        .into_iter()
-        .map(StreamRecord::from_event)
-        .collect();
+    let records = event.records;
     for o in plan_batch(&cfg, &zones, &records).expect("plan").objects {
         assert_safe_key(&o.key);
     }

@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use std::hint::black_box;
 use std::io::Read;
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
+use kinesis_ingest::KinesisBatch;
 use sluice_bench::{demo_config, hash_key, ingest, ingest_event, raw_objects, transform_object};
 use sluice_core::env::Zones;
 
@@ -22,7 +22,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| ingest(&cfg, &zones, black_box(&event)).expect("plan"))
     });
     g.bench_function("parse_kinesis_event_6mb", |b| {
-        b.iter(|| serde_json::from_slice::<KinesisEvent>(black_box(&event)).expect("event"))
+        b.iter(|| serde_json::from_slice::<KinesisBatch>(black_box(&event)).expect("event"))
     });
     let plan = ingest(&cfg, &zones, &event).expect("plan");
     let raw: Vec<Vec<u8>> = plan

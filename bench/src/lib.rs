@@ -3,7 +3,7 @@
 //! [`ingest_event`] builds one Kinesis event near Lambda's 6 MB payload limit from the demo
 //! clickstream (padded to ≈ 0.85 KB per event), deterministically, so Rust and the Python
 //! reference (`bench/python/ingest_ref.py`) get exactly the same bytes. [`ingest`] is the whole
-//! ingest CPU path as the handler runs it (event JSON → `KinesisEvent` → `StreamRecord` →
+//! ingest CPU path as the handler runs it (event JSON → `KinesisBatch` of `StreamRecord`s →
 //! `plan_batch`); [`transform_object`] is s3-transform's CPU path for one raw object (read →
 //! transform → Parquet). The measurement harness itself lives in `src/main.rs`.
 
@@ -12,8 +12,7 @@ pub mod runtime_api;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use aws_lambda_events::event::kinesis::KinesisEvent;
-use kinesis_ingest::{plan_batch, Plan, StreamRecord};
+use kinesis_ingest::{plan_batch, KinesisBatch, Plan, StreamRecord};
 use s3_transform::input::{
     format_of, read_object, Limits, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_LINE,
 };
@@ -149,13 +148,8 @@ pub fn ingest_event() -> Result<(Vec<u8>, usize)> {
 
 /// The whole ingest CPU path, as the Lambda handler runs it on one invocation payload.
 pub fn ingest(cfg: &PipelineConfig, zones: &Zones, event_json: &[u8]) -> Result<Plan> {
-    let event: KinesisEvent = serde_json::from_slice(event_json).context("parse KinesisEvent")?;
-    let records: Vec<StreamRecord> = event
-        .records
-        .into_iter()
-        .map(StreamRecord::from_event)
-        .collect();
-    Ok(plan_batch(cfg, zones, &records)?)
+    let event: KinesisBatch = serde_json::from_slice(event_json).context("parse Kinesis event")?;
+    Ok(plan_batch(cfg, zones, &event.records)?)
 }
 
 /// One raw object of the transform benchmark, with its dataset.

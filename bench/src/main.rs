@@ -157,12 +157,8 @@ fn bench_ingest(cfg: &PipelineConfig, event: &[u8], records: usize) -> Result<In
     let plan = ingest(cfg, &zones, event)?;
     let secs = time_median(2, 15, || ingest(cfg, &zones, event))?;
     let parse_secs = time_median(1, 9, || {
-        let ev: aws_lambda_events::event::kinesis::KinesisEvent = serde_json::from_slice(event)?;
-        Ok(ev
-            .records
-            .into_iter()
-            .map(kinesis_ingest::StreamRecord::from_event)
-            .collect::<Vec<_>>())
+        let ev: kinesis_ingest::KinesisBatch = serde_json::from_slice(event)?;
+        Ok(ev.records)
     })?;
     let mut hashes = BTreeMap::new();
     let mut raw = Vec::new();

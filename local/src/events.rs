@@ -1,8 +1,8 @@
 //! Builders of Lambda event JSON (Kinesis batches, S3 notifications) in AWS's documented shapes, deserialised into the same types
 //! the runtime hands the handlers, and loaders for the committed samples in `events/`.
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use base64::Engine;
+use kinesis_ingest::KinesisBatch;
 use serde_json::{json, Value};
 
 use crate::services::workspace_root;
@@ -56,8 +56,8 @@ pub fn kinesis_event_json(stream_arn: &str, shard: &str, records: &[KRecord]) ->
     json!({ "Records": recs })
 }
 
-/// A typed Kinesis event for one shard.
-pub fn kinesis_event(shard: &str, records: &[KRecord]) -> KinesisEvent {
+/// A Kinesis event for one shard, read from its JSON the way the Lambda entry point reads it.
+pub fn kinesis_event(shard: &str, records: &[KRecord]) -> KinesisBatch {
     let v = kinesis_event_json(
         "arn:aws:kinesis:us-east-1:123456789012:stream/sluice-events",
         shard,

@@ -5,9 +5,9 @@
 use std::future::Future;
 
 use anyhow::{bail, Context, Result};
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use aws_sdk_kinesis::types::ShardIteratorType;
+use kinesis_ingest::KinesisBatch;
 
 use crate::events::{kinesis_event_json, KRecord};
 
@@ -32,7 +32,7 @@ pub async fn drain<F, Fut>(
     mut invoke: F,
 ) -> Result<DriveStats>
 where
-    F: FnMut(KinesisEvent) -> Fut,
+    F: FnMut(KinesisBatch) -> Fut,
     Fut: Future<Output = Result<KinesisEventResponse>>,
 {
     let desc = kinesis
@@ -82,7 +82,7 @@ where
                         .unwrap_or_default(),
                 })
                 .collect();
-            let event: KinesisEvent =
+            let event: KinesisBatch =
                 serde_json::from_value(kinesis_event_json(&arn, &shard_id, &records))?;
             stats.batches += 1;
             let resp = invoke(event).await?;

@@ -1,4 +1,4 @@
-//! The Lambda handler: `KinesisEvent` in, `KinesisEventResponse` (batch item failures) out.
+//! The Lambda handler: a [`KinesisBatch`] in, `KinesisEventResponse` (batch item failures) out.
 //!
 //! Invalid data never fails the batch: it is planned into the quarantine. Only a failed write
 //! (after the SDK's retries) reports the stream records with lines in that object as batch item
@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 
-use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use futures::stream::{self, StreamExt};
 use sluice_core::config::PipelineConfig;
@@ -15,7 +14,8 @@ use sluice_core::store::{ObjectStore, CONTENT_TYPE_NDJSON_GZ};
 use sluice_core::telemetry::{Metrics, Unit};
 use sluice_core::Result;
 
-use crate::batch::{plan_batch, StreamRecord, Zone};
+use crate::batch::{plan_batch, Zone};
+use crate::event::KinesisBatch;
 
 /// Name used in metrics and logs.
 pub const FUNCTION: &str = "kinesis-ingest";
@@ -31,31 +31,12 @@ pub struct Ingest<'a> {
     pub max_concurrency: usize,
 }
 
-impl StreamRecord {
-    /// Converts a Lambda Kinesis record; the shard id is the part of `eventID` before `:`.
-    pub fn from_event(r: KinesisEventRecord) -> StreamRecord {
-        let shard = r
-            .event_id
-            .as_deref()
-            .and_then(|id| id.split_once(':').map(|(s, _)| s.to_string()))
-            .unwrap_or_else(|| "unknown-shard".to_string());
-        StreamRecord {
-            shard,
-            seq: r.kinesis.sequence_number,
-            partition_key: r.kinesis.partition_key,
-            arrival_micros: r.kinesis.approximate_arrival_timestamp.0.timestamp_millis() * 1000,
-            data: r.kinesis.data.0,
-        }
-    }
-}
-
-/// Handles one Kinesis batch.
-pub async fn handle(ctx: &Ingest<'_>, event: KinesisEvent) -> Result<KinesisEventResponse> {
-    let records: Vec<StreamRecord> = event
-        .records
-        .into_iter()
-        .map(StreamRecord::from_event)
-        .collect();
+/// Handles one Kinesis batch (sluice's edge type, or an `aws_lambda_events` `KinesisEvent`).
+pub async fn handle(
+    ctx: &Ingest<'_>,
+    event: impl Into<KinesisBatch>,
+) -> Result<KinesisEventResponse> {
+    let records = event.into().records;
     let mut metrics = Metrics::new(FUNCTION);
     let plan = plan_batch(ctx.cfg, ctx.zones, &records)?;
 

@@ -1,11 +1,13 @@
 //! kinesis-ingest: Kinesis records → validated, partitioned gzip NDJSON in the S3 raw zone.
 //!
-//! [`batch`] is the pure CPU path (decode, validate, route, partition, encode); [`handler`]
-//! turns a Lambda `KinesisEvent` into stream records, writes the planned objects through the
-//! [`sluice_core::store::ObjectStore`] port and reports batch item failures.
+//! [`event`] reads Lambda's Kinesis payload into stream records; [`batch`] is the pure CPU path
+//! (decode, validate, route, partition, encode); [`handler`] writes the planned objects through
+//! the [`sluice_core::store::ObjectStore`] port and reports batch item failures.
 
 pub mod batch;
+pub mod event;
 pub mod handler;
 
 pub use batch::{plan_batch, Plan, PlannedObject, StreamRecord, Zone};
+pub use event::KinesisBatch;
 pub use handler::{handle, Ingest};

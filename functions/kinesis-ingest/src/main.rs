@@ -1,6 +1,6 @@
 //! Lambda entry point of kinesis-ingest: configuration and clients once, then the handler.
 
-use kinesis_ingest::{handle, Ingest};
+use kinesis_ingest::{handle, Ingest, KinesisBatch};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use sluice_core::aws::{load_pipeline_config, s3_client, sdk_config, S3Store};
 use sluice_core::env::{self, Zones};
@@ -23,7 +23,7 @@ async fn main() -> Result<(), Error> {
         store: &store,
         max_concurrency,
     };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<KinesisBatch>| {
         handle(&ctx, event.payload)
     }))
     .await
