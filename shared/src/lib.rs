@@ -14,6 +14,7 @@ pub mod kpl;
 pub mod layout;
 pub mod ndjson;
 pub mod notify;
+pub mod object;
 pub mod record;
 pub mod schema;
 pub mod store;

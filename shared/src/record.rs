@@ -8,11 +8,10 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
-
 use crate::config::{Dataset, FieldType, PipelineConfig, RESERVED_PREFIX};
 use crate::kpl;
-use crate::schema::{coerce, CoerceError, Typed, MIN_EVENT_TIME_MICROS};
+use crate::object::{self, coerce_raw, raw_type_name, Doc, Object};
+use crate::schema::{CoerceError, Typed, MIN_EVENT_TIME_MICROS};
 
 /// The classified reasons a record is quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,7 +85,7 @@ pub struct UserRecord<'a> {
     /// The bytes this user record came from (kept for the quarantine).
     pub payload: &'a [u8],
     /// The parsed object and its exact JSON text, or why it is not one.
-    pub decoded: Result<(Map<String, Value>, &'a str), Reject>,
+    pub decoded: Result<(Object<'a>, &'a str), Reject>,
 }
 
 /// Owned sub-records of a KPL aggregate; [`split_user_records`] borrows from it.
@@ -170,7 +169,7 @@ fn split_json<'a>(
         let r = Reject::new(RejectKind::InvalidJson, "record is empty");
         return push(Err(r), data, sub);
     }
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Doc<'a>>();
     let mut start = 0usize;
     loop {
         let item = stream.next();
@@ -179,16 +178,13 @@ fn split_json<'a>(
         let begin = (start + leading).min(end);
         match item {
             None => break,
-            Some(Ok(Value::Object(map))) => {
-                push(Ok((map, &text[begin..end])), &data[begin..end], sub);
+            Some(Ok(Doc::Object(obj))) => {
+                push(Ok((obj, &text[begin..end])), &data[begin..end], sub);
             }
-            Some(Ok(other)) => {
+            Some(Ok(Doc::Other(found))) => {
                 let r = Reject::new(
                     RejectKind::NotAnObject,
-                    format!(
-                        "expected a JSON object, found {}",
-                        crate::schema::json_type_name(&other)
-                    ),
+                    format!("expected a JSON object, found {found}"),
                 );
                 push(Err(r), &data[begin..end], sub);
             }
@@ -232,28 +228,31 @@ pub struct Valid<'c> {
 /// Routes and validates one JSON object against the pipeline config.
 pub fn validate<'c>(
     cfg: &'c PipelineConfig,
-    obj: &Map<String, Value>,
+    obj: &Object<'_>,
     arrival_micros: i64,
 ) -> Result<Valid<'c>, Reject> {
-    let route = match obj.get(&cfg.routing_field) {
-        None | Some(Value::Null) => {
-            return Err(Reject::new(
-                RejectKind::Unrouted,
-                format!("routing field {:?} is missing", cfg.routing_field),
-            ))
-        }
-        Some(Value::String(s)) => s,
-        Some(other) => {
+    let missing = || {
+        Reject::new(
+            RejectKind::Unrouted,
+            format!("routing field {:?} is missing", cfg.routing_field),
+        )
+    };
+    let raw_route = obj.get(&cfg.routing_field).ok_or_else(missing)?;
+    let route = match coerce_raw(FieldType::String, raw_route) {
+        Ok(Typed::Str(s)) => s,
+        Ok(Typed::Null) => return Err(missing()),
+        _ => {
             return Err(Reject::new(
                 RejectKind::Unrouted,
                 format!(
                     "routing field {:?} is {}, expected a string",
                     cfg.routing_field,
-                    crate::schema::json_type_name(other)
+                    raw_type_name(raw_route)
                 ),
             ))
         }
     };
+    let route: &str = &route;
     let Some(dataset) = cfg.route(route) else {
         let shown = if route.len() <= 64 && crate::layout::is_safe_component(route) {
             format!(" {route:?}")
@@ -278,8 +277,8 @@ pub fn validate<'c>(
     }
     let mut event_micros = arrival_micros;
     for (i, f) in dataset.fields.iter().enumerate() {
-        let v = obj.get(&f.name).unwrap_or(&Value::Null);
-        if v.is_null() {
+        let v = obj.get(&f.name).filter(|v| !object::is_null(v));
+        let Some(v) = v else {
             if f.required {
                 return Err(fail(
                     RejectKind::MissingField,
@@ -287,12 +286,12 @@ pub fn validate<'c>(
                 ));
             }
             continue;
-        }
+        };
         if f.ty == FieldType::Json {
             continue;
         }
         let is_event_time = dataset.event_time == Some(i);
-        match coerce(f.ty, v) {
+        match coerce_raw(f.ty, v) {
             Ok(Typed::Timestamp(t)) if is_event_time => {
                 let limit = arrival_micros.saturating_add(cfg.max_future_skew_secs * 1_000_000);
                 if t < MIN_EVENT_TIME_MICROS || t > limit {
@@ -354,6 +353,13 @@ mod tests {
         PipelineConfig::from_toml(CFG).expect("config")
     }
 
+    fn obj(text: &str) -> Object<'_> {
+        match object::parse(text).expect("json") {
+            Doc::Object(o) => o,
+            Doc::Other(t) => panic!("not an object: {t}"),
+        }
+    }
+
     fn split(data: &[u8]) -> Vec<UserRecord<'_>> {
         let mut out = Vec::new();
         split_user_records(data, "pk", None, 200, &mut out);
@@ -362,8 +368,7 @@ mod tests {
 
     fn kind_of(obj: &str) -> Result<i64, RejectKind> {
         let c = cfg();
-        let map: Map<String, Value> = serde_json::from_str(obj).expect("object");
-        validate(&c, &map, ARRIVAL)
+        validate(&c, &self::obj(obj), ARRIVAL)
             .map(|v| v.event_micros)
             .map_err(|r| r.kind)
     }
@@ -474,15 +479,12 @@ mod tests {
     #[test]
     fn reasons_do_not_echo_values() {
         let c = cfg();
-        let map: Map<String, Value> = serde_json::from_str(
-            r#"{"type":"click","id":"a","ts":"2025-11-22T10:00:00Z","n":"alice@example.com"}"#,
-        )
-        .expect("object");
+        let map =
+            obj(r#"{"type":"click","id":"a","ts":"2025-11-22T10:00:00Z","n":"alice@example.com"}"#);
         let r = validate(&c, &map, ARRIVAL).expect_err("rejected");
         assert!(!r.reason.contains("alice"), "{}", r.reason);
         assert_eq!(r.dataset.as_deref(), Some("clicks"));
-        let map: Map<String, Value> =
-            serde_json::from_str(r#"{"type":"alice@example.com"}"#).expect("object");
+        let map = obj(r#"{"type":"alice@example.com"}"#);
         let r = validate(&c, &map, ARRIVAL).expect_err("rejected");
         assert!(!r.reason.contains("alice"), "{}", r.reason);
     }

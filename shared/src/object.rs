@@ -1,0 +1,286 @@
+//! Borrowed JSON objects: a record's top-level keys, each with the raw text of its value.
+//!
+//! Records are wider than their schemas (context, device, tags...), and the pipeline only
+//! reads the declared fields. Building a full `serde_json::Value` of every record allocates for
+//! every key and value; [`Doc`] instead validates the whole text (serde_json still checks every
+//! byte) and keeps `(key, &RawValue)` pairs borrowed from it. Declared fields are then coerced
+//! from their raw text with [`coerce_raw`], which follows [`crate::schema::coerce`] exactly.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::config::FieldType;
+use crate::schema::{coerce, coerce_str, json_type_name, CoerceError, Typed};
+
+/// One parsed JSON document: an object, or the type name of what it is instead.
+#[derive(Debug)]
+pub enum Doc<'a> {
+    Object(Object<'a>),
+    /// `null`, `bool`, `integer`, `number`, `string` or `array`.
+    Other(&'static str),
+}
+
+/// The top-level members of a JSON object, in document order, values as raw JSON text.
+#[derive(Debug, Default, Clone)]
+pub struct Object<'a> {
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> Object<'a> {
+    /// The value of `key`; with duplicate keys the last one wins, as in `serde_json::Map`.
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// Member names, in document order (duplicates included).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|(k, _)| k.as_ref())
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+impl<'de> Deserialize<'de> for Doc<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DocVisitor)
+    }
+}
+
+struct DocVisitor;
+
+impl<'de> Visitor<'de> for DocVisitor {
+    type Value = Doc<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Doc<'de>, E> {
+        Ok(Doc::Other("null"))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Doc<'de>, E> {
+        Ok(Doc::Other("bool"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Doc<'de>, E> {
+        Ok(Doc::Other("integer"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Doc<'de>, E> {
+        Ok(Doc::Other("integer"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Doc<'de>, E> {
+        Ok(Doc::Other("number"))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Doc<'de>, E> {
+        Ok(Doc::Other("string"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Doc<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Doc::Other("array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'de>, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            let v: &'de RawValue = map.next_value()?;
+            members.push((k, v));
+        }
+        Ok(Doc::Object(Object { members }))
+    }
+}
+
+/// A member name, borrowed unless it had escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Parses one JSON document borrowed from `text`.
+pub fn parse(text: &str) -> serde_json::Result<Doc<'_>> {
+    serde_json::from_str(text)
+}
+
+/// Parses one JSON document borrowed from `bytes` (which must be UTF-8 where it matters:
+/// serde_json rejects invalid UTF-8 inside strings).
+pub fn parse_slice(bytes: &[u8]) -> serde_json::Result<Doc<'_>> {
+    serde_json::from_slice(bytes)
+}
+
+/// The JSON type name of a raw value, as [`json_type_name`] names it.
+pub fn raw_type_name(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'n') => "null",
+        Some(b't' | b'f') => "bool",
+        Some(b'"') => "string",
+        Some(b'[') => "array",
+        Some(b'{') => "object",
+        _ => serde_json::from_str::<Value>(raw.get())
+            .map(|v| json_type_name(&v))
+            .unwrap_or("number"),
+    }
+}
+
+/// Whether the raw value is `null`.
+pub fn is_null(raw: &RawValue) -> bool {
+    raw.get() == "null"
+}
+
+/// The contents of a JSON string without escapes, borrowed; `None` if `raw` is not a string or
+/// needs unescaping.
+fn plain_str(raw: &RawValue) -> Option<&str> {
+    let s = raw.get();
+    let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains('\\')).then_some(inner)
+}
+
+/// Coerces a raw JSON value to `ty`, with the same result as [`coerce`] on its parsed value.
+pub fn coerce_raw(ty: FieldType, raw: &RawValue) -> Result<Typed<'_>, CoerceError> {
+    if ty != FieldType::Json {
+        if let Some(s) = plain_str(raw) {
+            return coerce_str(ty, s);
+        }
+        if is_null(raw) {
+            return Ok(Typed::Null);
+        }
+    }
+    let v: Value = serde_json::from_str(raw.get()).map_err(|e| CoerceError::Unparseable {
+        expected: ty,
+        reason: e.to_string(),
+    })?;
+    coerce(ty, &v).map(Typed::into_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(text: &str) -> Object<'_> {
+        match parse(text).expect("json") {
+            Doc::Object(o) => o,
+            Doc::Other(t) => panic!("not an object: {t}"),
+        }
+    }
+
+    #[test]
+    fn members_are_borrowed_raw_text() {
+        let o =
+            object(r#" {"a": 1.50, "b":{"x":[1, 2]}, "c":"s\"q", "a\u0062c": null, "a": "last"} "#);
+        assert_eq!(o.len(), 5);
+        assert_eq!(o.get("a").map(RawValue::get), Some(r#""last""#));
+        assert_eq!(o.get("b").map(RawValue::get), Some(r#"{"x":[1, 2]}"#));
+        assert_eq!(o.get("abc").map(RawValue::get), Some("null"));
+        assert!(o.get("d").is_none());
+        assert_eq!(o.keys().collect::<Vec<_>>(), ["a", "b", "c", "abc", "a"]);
+    }
+
+    #[test]
+    fn non_objects_are_named_and_bad_json_fails() {
+        for (text, name) in [
+            ("null", "null"),
+            ("true", "bool"),
+            ("-3", "integer"),
+            ("18446744073709551615", "integer"),
+            ("1.5e3", "number"),
+            (r#""s""#, "string"),
+            ("[1,{\"a\":[]}]", "array"),
+        ] {
+            match parse(text).expect("json") {
+                Doc::Other(t) => assert_eq!(t, name, "{text}"),
+                Doc::Object(_) => panic!("{text} is not an object"),
+            }
+        }
+        for bad in ["{", r#"{"a":}"#, r#"{"a":1,}"#, "{\"a\":\"\u{1}\"}", "{} x"] {
+            assert!(parse(bad).is_err(), "{bad:?} must fail");
+        }
+        assert!(parse_slice(b"{\"a\":\"\xff\"}").is_err(), "invalid UTF-8");
+    }
+
+    #[test]
+    fn coerce_raw_agrees_with_coerce() {
+        let values = [
+            "null",
+            "true",
+            "false",
+            "0",
+            "-7",
+            "42.0",
+            "42.5",
+            "1e3",
+            "1.5e300",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "1763806650",
+            "1763806650123",
+            "1763806650.5",
+            r#""""#,
+            r#"" ""#,
+            r#""12""#,
+            r#"" 12 ""#,
+            r#""1.5""#,
+            r#""true""#,
+            r#""False""#,
+            r#""x""#,
+            r#""2026-11-22T10:15:00.123Z""#,
+            r#""2026-11-22T10:15:00+02:00""#,
+            r#""2026-11-22 10:15:00""#,
+            r#""2026-11-22""#,
+            r#""2026-13-01""#,
+            r#""a\"b""#,
+            r#""\u00e9t\u00e9""#,
+            r#""line\nbreak""#,
+            r#""\u0031\u0032""#,
+            "[1,2]",
+            r#"{"k": [1, {"z": null}]}"#,
+            "[]",
+            "{}",
+        ];
+        let types = [
+            FieldType::String,
+            FieldType::Int,
+            FieldType::Float,
+            FieldType::Bool,
+            FieldType::Timestamp,
+            FieldType::Date,
+            FieldType::Json,
+        ];
+        for text in values {
+            let raw: &RawValue = serde_json::from_str(text).expect("raw");
+            let v: Value = serde_json::from_str(text).expect("value");
+            for ty in types {
+                assert_eq!(coerce_raw(ty, raw), coerce(ty, &v), "{ty:?} of {text}");
+            }
+            assert_eq!(raw_type_name(raw), json_type_name(&v), "{text}");
+        }
+    }
+}
