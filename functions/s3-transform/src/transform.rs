@@ -11,7 +11,8 @@ use serde_json::Value;
 use sluice_core::config::{Dataset, FieldType, PiiRule};
 use sluice_core::layout::Partition;
 use sluice_core::ndjson::META_KEY;
-use sluice_core::schema::{coerce, coerce_str, CoerceError, Typed};
+use sluice_core::object::{self, coerce_raw, Doc, Object};
+use sluice_core::schema::{coerce_str, CoerceError, Typed};
 
 use crate::input::{Fields, Item};
 use crate::pii::{self, HashKey};
@@ -121,15 +122,35 @@ pub fn transform(
                 continue;
             }
         };
-        match transform_one(
-            ds,
-            cols,
-            &fields,
-            source_key,
-            item.line,
-            fallback_partition,
-            hash_key,
-        ) {
+        let result = match &fields {
+            // Parsed here, once, borrowed from the payload; only declared fields are coerced.
+            Fields::Json => match object::parse_slice(&item.payload) {
+                Ok(Doc::Object(obj)) => transform_one(
+                    ds,
+                    cols,
+                    View::Json(&obj),
+                    source_key,
+                    item.line,
+                    fallback_partition,
+                    hash_key,
+                ),
+                Ok(Doc::Other(_)) => Err(("not_an_object", "expected a JSON object".to_string())),
+                Err(e) => Err((
+                    "invalid_json",
+                    format!("invalid JSON at column {}", e.column()),
+                )),
+            },
+            Fields::Csv(pairs) => transform_one(
+                ds,
+                cols,
+                View::Csv(pairs),
+                source_key,
+                item.line,
+                fallback_partition,
+                hash_key,
+            ),
+        };
+        match result {
             Ok((partition, row)) => {
                 if seen.insert(row.key.clone()) {
                     out.rows.entry(partition).or_default().push(row);
@@ -148,10 +169,17 @@ pub fn transform(
     out
 }
 
-fn lookup<'a>(fields: &'a Fields, name: &str) -> Option<Lookup<'a>> {
+/// A record's fields, as the transform reads them.
+#[derive(Clone, Copy)]
+enum View<'a> {
+    Json(&'a Object<'a>),
+    Csv(&'a [(String, String)]),
+}
+
+fn lookup<'a>(fields: View<'a>, name: &str) -> Option<Lookup<'a>> {
     match fields {
-        Fields::Json(m) => m.get(name).map(Lookup::Json),
-        Fields::Csv(pairs) => pairs
+        View::Json(m) => m.get(name).map(Lookup::Json),
+        View::Csv(pairs) => pairs
             .iter()
             .find(|(h, _)| h == name)
             .map(|(_, v)| Lookup::Text(v.as_str())),
@@ -159,14 +187,14 @@ fn lookup<'a>(fields: &'a Fields, name: &str) -> Option<Lookup<'a>> {
 }
 
 enum Lookup<'a> {
-    Json(&'a Value),
+    Json(&'a serde_json::value::RawValue),
     Text(&'a str),
 }
 
 fn transform_one(
     ds: &Dataset,
     cols: &[Column],
-    fields: &Fields,
+    fields: View<'_>,
     source_key: &str,
     line: usize,
     fallback_partition: &Partition,
@@ -177,7 +205,7 @@ fn transform_one(
     for (i, f) in ds.fields.iter().enumerate() {
         let v = match lookup(fields, &f.name) {
             None => Ok(Typed::Null),
-            Some(Lookup::Json(v)) => coerce(f.ty, v),
+            Some(Lookup::Json(v)) => coerce_raw(f.ty, v),
             Some(Lookup::Text(s)) => coerce_str(f.ty, s),
         };
         let v = v.map_err(|e: CoerceError| {
@@ -220,7 +248,10 @@ fn transform_one(
                 .ok_or(("missing_field", "key field is missing".to_string()))?
         }
         None => match fields {
-            Fields::Json(m) => match m.get(META_KEY) {
+            View::Json(m) => match m
+                .get(META_KEY)
+                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+            {
                 Some(meta) => format!(
                     "{}-{}-{}",
                     meta.get("shard").and_then(Value::as_str).unwrap_or(""),
@@ -229,7 +260,7 @@ fn transform_one(
                 ),
                 None => format!("{source_key}#{line}"),
             },
-            Fields::Csv(_) => format!("{source_key}#{line}"),
+            View::Csv(_) => format!("{source_key}#{line}"),
         },
     };
     Ok((partition, Row { key, values }))
@@ -262,10 +293,7 @@ mod tests {
         Item {
             line,
             payload: json.as_bytes().to_vec(),
-            fields: match serde_json::from_str(json) {
-                Ok(Value::Object(m)) => Ok(Fields::Json(m)),
-                _ => Err(("invalid_json", "bad".into())),
-            },
+            fields: Ok(Fields::Json),
         }
     }
 
@@ -293,6 +321,12 @@ mod tests {
             item(3, r#"{"id":"b","ts":"2025-11-22T10:30:00Z","n":"x"}"#),
             item(4, r#"{"ts":"2025-11-22T10:30:00Z"}"#),
             item(5, r#"{"id":"c","ts":"2025-11-22T10:31:00Z","email":null}"#),
+            item(6, "[2]"),
+            item(7, r#"{"id":"d","#),
+            item(
+                8,
+                r#"{"id":"e\u0021","ts":"2025-11-22T10:32:00Z","id":"e","x":{"deep":[1]}}"#,
+            ),
         ];
         let fallback = Partition::of_micros(0);
         let t = transform(
@@ -305,7 +339,7 @@ mod tests {
         );
         assert_eq!(
             (t.input, t.duplicates, t.rejected.len(), t.row_count()),
-            (5, 1, 2, 2)
+            (8, 1, 4, 3)
         );
         let p9 = Partition::parse("2025-11-22", "09").unwrap();
         let row = &t.rows[&p9][0];
@@ -315,8 +349,24 @@ mod tests {
         assert_eq!(row.values[4], Typed::Int(7));
         assert_eq!(t.rejected[0].kind, "wrong_type");
         assert_eq!(t.rejected[1].kind, "missing_field");
+        assert_eq!(
+            (
+                t.rejected[2].kind,
+                t.rejected[2].line,
+                &t.rejected[2].payload[..]
+            ),
+            ("not_an_object", 6, &b"[2]"[..])
+        );
+        assert_eq!(
+            (t.rejected[3].kind, t.rejected[3].line),
+            ("invalid_json", 7)
+        );
         let p10 = Partition::parse("2025-11-22", "10").unwrap();
         assert_eq!(t.rows[&p10][0].values[2], Typed::Null);
+        assert_eq!(
+            t.rows[&p10][1].key, "e",
+            "the last of duplicate members wins"
+        );
     }
 
     #[test]
