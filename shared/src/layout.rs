@@ -63,6 +63,26 @@ impl Partition {
     }
 }
 
+/// The partition of the hour last asked for. Records of a batch or object mostly share a few
+/// hours, so this saves formatting a partition per record.
+#[derive(Debug, Default)]
+pub struct HourCache(Option<(i64, Partition)>);
+
+impl HourCache {
+    /// Same as [`Partition::of_micros`].
+    pub fn of_micros(&mut self, micros: i64) -> Partition {
+        let hour = micros.div_euclid(3_600_000_000);
+        match &self.0 {
+            Some((h, p)) if *h == hour => p.clone(),
+            _ => {
+                let p = Partition::of_micros(micros);
+                self.0 = Some((hour, p.clone()));
+                p
+            }
+        }
+    }
+}
+
 /// Whether `s` may be one path component of a key: `[A-Za-z0-9._=-]+`, not `.`/`..`.
 pub fn is_safe_component(s: &str) -> bool {
     !s.is_empty()
@@ -194,6 +214,26 @@ pub fn parse_zone_key(prefix: &str, key: &str) -> Option<ZoneKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hour_cache_agrees_with_of_micros() {
+        let mut c = HourCache::default();
+        for m in [
+            1_763_855_999_999_000,
+            1_763_855_999_999_999,
+            1_763_856_000_000_000,
+            1_763_856_000_000_000,
+            0,
+            -1,
+            -3_600_000_000,
+            -3_600_000_001,
+            i64::MAX,
+            i64::MIN,
+            1_763_855_999_999_000,
+        ] {
+            assert_eq!(c.of_micros(m), Partition::of_micros(m), "{m}");
+        }
+    }
 
     #[test]
     fn partitions_from_event_time() {

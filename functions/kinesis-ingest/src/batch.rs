@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::Serialize;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::layout::{batch_file_name, object_key, Partition, UNROUTED};
+use sluice_core::layout::{batch_file_name, object_key, HourCache, Partition, UNROUTED};
 use sluice_core::ndjson::{gzip, push_json_line, push_line_with_meta, LineMeta};
 use sluice_core::record::{
     deaggregate, split_user_records, validate, Reject, RejectKind, UserRecord,
@@ -88,11 +88,11 @@ struct QuarantineLine<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct GroupKey {
+struct GroupKey<'a> {
     zone: Zone,
-    dataset: String,
+    dataset: &'a str,
     partition: Partition,
-    shard: String,
+    shard: &'a str,
 }
 
 #[derive(Debug, Default)]
@@ -120,30 +120,37 @@ impl Group {
 }
 
 /// Plans the objects for one batch. Fails only if encoding itself fails (never on input).
-pub fn plan_batch(cfg: &PipelineConfig, zones: &Zones, records: &[StreamRecord]) -> Result<Plan> {
+pub fn plan_batch<'a>(
+    cfg: &'a PipelineConfig,
+    zones: &Zones,
+    records: &'a [StreamRecord],
+) -> Result<Plan> {
     let mut plan = Plan {
         stream_records: records.len(),
         ..Plan::default()
     };
-    let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey<'a>, Group> = BTreeMap::new();
+    let mut event_hours = HourCache::default();
+    let mut arrival_hours = HourCache::default();
     for (idx, rec) in records.iter().enumerate() {
         let arrival = format_micros(rec.arrival_micros);
-        let arrival_part = Partition::of_micros(rec.arrival_micros);
-        let quarantine = |groups: &mut BTreeMap<GroupKey, Group>,
-                          plan: &mut Plan,
-                          reject: &Reject,
-                          sub: u32,
-                          pk: &str,
-                          payload: &[u8]|
+        let mut quarantine = |groups: &mut BTreeMap<GroupKey<'a>, Group>,
+                              plan: &mut Plan,
+                              reject: &Reject,
+                              sub: u32,
+                              pk: &str,
+                              payload: &[u8]|
          -> Result<()> {
+            let dataset = reject
+                .dataset
+                .as_deref()
+                .and_then(|name| cfg.dataset(name))
+                .map_or(UNROUTED, |d| d.name.as_str());
             let key = GroupKey {
                 zone: Zone::Quarantine,
-                dataset: reject
-                    .dataset
-                    .clone()
-                    .unwrap_or_else(|| UNROUTED.to_string()),
-                partition: arrival_part.clone(),
-                shard: rec.shard.clone(),
+                dataset,
+                partition: arrival_hours.of_micros(rec.arrival_micros),
+                shard: &rec.shard,
             };
             let g = groups.entry(key).or_default();
             push_json_line(
@@ -207,9 +214,9 @@ pub fn plan_batch(cfg: &PipelineConfig, zones: &Zones, records: &[StreamRecord])
                 Ok(valid) => {
                     let key = GroupKey {
                         zone: Zone::Raw,
-                        dataset: valid.dataset.name.clone(),
-                        partition: Partition::of_micros(valid.event_micros),
-                        shard: rec.shard.clone(),
+                        dataset: &valid.dataset.name,
+                        partition: event_hours.of_micros(valid.event_micros),
+                        shard: &rec.shard,
                     };
                     let g = groups.entry(key).or_default();
                     let meta = LineMeta {
@@ -239,10 +246,10 @@ pub fn plan_batch(cfg: &PipelineConfig, zones: &Zones, records: &[StreamRecord])
             Zone::Raw => &zones.raw,
             Zone::Quarantine => &zones.quarantine,
         };
-        let file = batch_file_name(&k.shard, &g.first_seq, &g.last_seq);
+        let file = batch_file_name(k.shard, &g.first_seq, &g.last_seq);
         plan.objects.push(PlannedObject {
             zone: k.zone,
-            key: object_key(prefix, &k.dataset, &k.partition, &file),
+            key: object_key(prefix, k.dataset, &k.partition, &file),
             body: gzip(&g.lines, cfg.gzip_level)?,
             records: g.records,
             raw_bytes: g.lines.len(),

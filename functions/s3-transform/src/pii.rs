@@ -16,7 +16,10 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// The HMAC key of the `hash` rule.
 #[derive(Clone)]
-pub struct HashKey(Vec<u8>);
+pub struct HashKey {
+    /// The keyed HMAC state (key padding already absorbed), cloned for each value.
+    mac: Hmac<Sha256>,
+}
 
 impl std::fmt::Debug for HashKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,21 +31,25 @@ impl HashKey {
     /// A key from secret bytes (at least 16).
     pub fn new(bytes: impl Into<Vec<u8>>) -> Option<HashKey> {
         let b = bytes.into();
-        (b.len() >= 16).then_some(HashKey(b))
+        if b.len() < 16 {
+            return None;
+        }
+        // HMAC accepts keys of any length; this cannot fail for Hmac<Sha256>.
+        Hmac::<Sha256>::new_from_slice(&b)
+            .ok()
+            .map(|mac| HashKey { mac })
     }
 
     /// HMAC-SHA256 of `value`, lowercase hex.
     pub fn hash(&self, value: &str) -> String {
-        // HMAC accepts keys of any length; new_from_slice cannot fail for Hmac<Sha256>.
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.0) {
-            Ok(m) => m,
-            Err(_) => return REDACTED.to_string(),
-        };
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut mac = self.mac.clone();
         mac.update(value.as_bytes());
         let out = mac.finalize().into_bytes();
         let mut hex = String::with_capacity(64);
         for b in out {
-            hex.push_str(&format!("{b:02x}"));
+            hex.push(HEX[usize::from(b >> 4)] as char);
+            hex.push(HEX[usize::from(b & 15)] as char);
         }
         hex
     }
@@ -117,6 +124,11 @@ mod tests {
         assert_eq!(k.hash("a").len(), 64);
         assert!(HashKey::new(b"short".to_vec()).is_none());
         assert!(!format!("{k:?}").contains("0123"));
+        // RFC 4231 test case 1, through HashKey itself.
+        assert_eq!(
+            HashKey::new(vec![0x0b; 20]).unwrap().hash("Hi There"),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
         // RFC 4231 test case 2.
         let jefe = Hmac::<Sha256>::new_from_slice(b"Jefe").unwrap();
         let mut m = jefe;

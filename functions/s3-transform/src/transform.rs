@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
 use sluice_core::config::{Dataset, FieldType, PiiRule};
-use sluice_core::layout::Partition;
+use sluice_core::layout::{HourCache, Partition};
 use sluice_core::ndjson::META_KEY;
 use sluice_core::object::{self, coerce_raw, Doc, Object};
 use sluice_core::schema::{coerce_str, CoerceError, Typed};
@@ -108,6 +108,14 @@ pub fn transform(
 ) -> Transformed {
     let mut out = Transformed::default();
     let mut seen = HashSet::new();
+    let mut hours = HourCache::default();
+    let ctx = RowCtx {
+        ds,
+        cols,
+        source_key,
+        fallback_partition,
+        hash_key,
+    };
     for item in items {
         out.input += 1;
         let fields = match item.fields {
@@ -125,30 +133,16 @@ pub fn transform(
         let result = match &fields {
             // Parsed here, once, borrowed from the payload; only declared fields are coerced.
             Fields::Json => match object::parse_slice(&item.payload) {
-                Ok(Doc::Object(obj)) => transform_one(
-                    ds,
-                    cols,
-                    View::Json(&obj),
-                    source_key,
-                    item.line,
-                    fallback_partition,
-                    hash_key,
-                ),
+                Ok(Doc::Object(obj)) => {
+                    transform_one(&ctx, View::Json(&obj), item.line, &mut hours)
+                }
                 Ok(Doc::Other(_)) => Err(("not_an_object", "expected a JSON object".to_string())),
                 Err(e) => Err((
                     "invalid_json",
                     format!("invalid JSON at column {}", e.column()),
                 )),
             },
-            Fields::Csv(pairs) => transform_one(
-                ds,
-                cols,
-                View::Csv(pairs),
-                source_key,
-                item.line,
-                fallback_partition,
-                hash_key,
-            ),
+            Fields::Csv(pairs) => transform_one(&ctx, View::Csv(pairs), item.line, &mut hours),
         };
         match result {
             Ok((partition, row)) => {
@@ -191,15 +185,28 @@ enum Lookup<'a> {
     Text(&'a str),
 }
 
+/// What every row of one object shares.
+struct RowCtx<'a> {
+    ds: &'a Dataset,
+    cols: &'a [Column],
+    source_key: &'a str,
+    fallback_partition: &'a Partition,
+    hash_key: Option<&'a HashKey>,
+}
+
 fn transform_one(
-    ds: &Dataset,
-    cols: &[Column],
+    ctx: &RowCtx<'_>,
     fields: View<'_>,
-    source_key: &str,
     line: usize,
-    fallback_partition: &Partition,
-    hash_key: Option<&HashKey>,
+    hours: &mut HourCache,
 ) -> Result<(Partition, Row), (&'static str, String)> {
+    let RowCtx {
+        ds,
+        cols,
+        source_key,
+        fallback_partition,
+        hash_key,
+    } = *ctx;
     // Coerce every declared field (dropped ones too: a required dropped field must exist).
     let mut typed: Vec<Typed<'_>> = Vec::with_capacity(ds.fields.len());
     for (i, f) in ds.fields.iter().enumerate() {
@@ -225,7 +232,7 @@ fn transform_one(
         typed.push(v);
     }
     let partition = match ds.event_time.map(|i| &typed[i]) {
-        Some(Typed::Timestamp(t)) => Partition::of_micros(*t),
+        Some(Typed::Timestamp(t)) => hours.of_micros(*t),
         _ => fallback_partition.clone(),
     };
     let mut values = Vec::with_capacity(cols.len());
