@@ -368,6 +368,12 @@ def main():
         i = args.index("--iterations")
         iterations = int(args[i + 1])
         del args[i : i + 2]
+    # Other gzip levels to time on the same objects (what-if lines: both sides at one level).
+    levels = []
+    if "--levels" in args:
+        i = args.index("--levels")
+        levels = [int(x) for x in args[i + 1].split(",") if x]
+        del args[i : i + 2]
     event_path, config_path = args
     cfg = load_config(config_path)
     with open(event_path, "rb") as f:
@@ -378,20 +384,29 @@ def main():
         t0 = time.perf_counter()
         out = handle(event_bytes, cfg)
         times.append(time.perf_counter() - t0)
-    # Time of the gzip step alone, on the same objects.
-    gz_times = []
-    for _ in range(iterations):
-        t0 = time.perf_counter()
-        for _, ndjson, _, _ in out:
-            gzip.compress(ndjson, compresslevel=cfg["gzip_level"], mtime=0)
-        gz_times.append(time.perf_counter() - t0)
+    # Time of the gzip step alone, on the same objects, at the pipeline's level and the others.
+    def gzip_at(level):
+        times = []
+        size = 0
+        for _ in range(iterations):
+            t0 = time.perf_counter()
+            size = sum(len(gzip.compress(nd, compresslevel=level, mtime=0)) for _, nd, _, _ in out)
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times), size
+
+    gz_median, _ = gzip_at(cfg["gzip_level"])
+    other_levels = []
+    for level in levels:
+        secs, size = gzip_at(level)
+        other_levels.append({"level": level, "gzip_seconds_median": secs, "gz_bytes": size})
     print(
         json.dumps(
             {
                 "python": sys.version.split()[0],
                 "iterations": iterations,
                 "seconds_median": statistics.median(times),
-                "gzip_seconds_median": statistics.median(gz_times),
+                "gzip_seconds_median": gz_median,
+                "levels": other_levels,
                 "records": len(json.loads(event_bytes)["Records"]),
                 "objects": [
                     {

@@ -205,6 +205,8 @@ struct PyFigures {
     out_bytes: usize,
     identical: usize,
     objects: usize,
+    /// (level, gzip seconds, gzip bytes) of the what-if levels.
+    levels: Vec<(u32, f64, usize)>,
 }
 
 fn bench_python(event_path: &std::path::Path, ingest: &IngestFigures) -> Result<PyFigures> {
@@ -215,6 +217,15 @@ fn bench_python(event_path: &std::path::Path, ingest: &IngestFigures) -> Result<
         .arg(event_path)
         .arg(root.join("pipeline.toml"))
         .args(["--iterations", "7"])
+        .arg("--levels")
+        .arg(
+            ingest
+                .levels
+                .iter()
+                .map(|(l, _, _)| l.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
         .output()
         .with_context(|| format!("run {python} bench/python/ingest_ref.py"))?;
     if !out.status.success() {
@@ -234,7 +245,16 @@ fn bench_python(event_path: &std::path::Path, ingest: &IngestFigures) -> Result<
             identical += 1;
         }
     }
+    let mut levels = Vec::new();
+    for l in v["levels"].as_array().context("levels")? {
+        levels.push((
+            l["level"].as_u64().context("level")? as u32,
+            l["gzip_seconds_median"].as_f64().context("level seconds")?,
+            l["gz_bytes"].as_u64().context("level bytes")? as usize,
+        ));
+    }
     Ok(PyFigures {
+        levels,
         version: v["python"].as_str().unwrap_or("?").to_string(),
         secs: v["seconds_median"].as_f64().context("seconds")?,
         gzip_secs: v["gzip_seconds_median"].as_f64().context("gzip seconds")?,
@@ -698,16 +718,25 @@ fn main() -> Result<()> {
                 Some(ratio >= 5.0 && ing.out_bytes <= py.out_bytes),
             ));
             for (level, secs, bytes) in &ing.levels {
-                // The same path with only the gzip step at another level.
+                // Both paths with only the gzip step at another level (each side's own measured
+                // gzip time at that level, on the same objects).
                 let total = ing.secs - ing.gzip_secs + secs;
+                let Some((_, py_gz, py_bytes)) = py.levels.iter().find(|(l, _, _)| l == level)
+                else {
+                    continue;
+                };
+                let py_total = py.secs - py.gzip_secs + py_gz;
                 lines.push(line(
                     &format!("what-if: gzip level {level} instead of {}", cfg.gzip_level),
                     format!(
-                        "gzip {:.1} ms → {} records/s, {:.2}× Python, {:.3}× Python's bytes",
-                        secs * 1e3,
+                        "sluice {} records/s (gzip {:.1} ms), Python at level {level} {} records/s → {:.2}×; {:.3}× Python's bytes at level {level} ({:.3}× at level {})",
                         fmt_int(ing.records as f64 / total),
-                        py.secs / total,
-                        *bytes as f64 / py.out_bytes as f64
+                        secs * 1e3,
+                        fmt_int(ing.records as f64 / py_total),
+                        py_total / total,
+                        *bytes as f64 / *py_bytes as f64,
+                        *bytes as f64 / py.out_bytes as f64,
+                        cfg.gzip_level
                     ),
                     "",
                     None,
