@@ -38,6 +38,22 @@ impl Partition {
         }
     }
 
+    /// Hours since the epoch of the partition [`Partition::of_micros`] gives. Times chrono
+    /// cannot represent count as hour 0, which `of_micros` also maps to `1970-01-01`/`00`, so
+    /// hour numbers and partitions correspond one to one: a cheap grouping key.
+    pub fn hour_of(micros: i64) -> i64 {
+        if micros_to_datetime(micros).is_some() {
+            micros.div_euclid(3_600_000_000)
+        } else {
+            0
+        }
+    }
+
+    /// The partition of an hour number from [`Partition::hour_of`].
+    pub fn of_hour(hour: i64) -> Partition {
+        Partition::of_micros(hour.saturating_mul(3_600_000_000))
+    }
+
     /// `dt=YYYY-MM-DD/hr=HH`.
     pub fn path(&self) -> String {
         format!("dt={}/hr={}", self.dt, self.hr)
@@ -232,7 +248,19 @@ mod tests {
             1_763_855_999_999_000,
         ] {
             assert_eq!(c.of_micros(m), Partition::of_micros(m), "{m}");
+            let hour = Partition::hour_of(m);
+            assert_eq!(Partition::of_hour(hour), Partition::of_micros(m), "{m}");
         }
+        assert_eq!(
+            Partition::hour_of(i64::MAX),
+            0,
+            "unrepresentable → the epoch's hour"
+        );
+        assert_eq!(Partition::hour_of(-1), -1);
+        assert_ne!(
+            Partition::of_hour(Partition::hour_of(-1)),
+            Partition::of_hour(Partition::hour_of(0))
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::Serialize;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::layout::{batch_file_name, object_key, HourCache, Partition, UNROUTED};
+use sluice_core::layout::{batch_file_name, object_key, Partition, UNROUTED};
 use sluice_core::ndjson::{gzip, push_json_line, push_line_with_meta, LineMeta};
 use sluice_core::record::{
     deaggregate, split_user_records, validate, Reject, RejectKind, UserRecord,
@@ -91,27 +91,26 @@ struct QuarantineLine<'a> {
 struct GroupKey<'a> {
     zone: Zone,
     dataset: &'a str,
-    partition: Partition,
+    /// Event-time (raw) or arrival (quarantine) hour, see [`Partition::hour_of`].
+    hour: i64,
     shard: &'a str,
 }
 
 #[derive(Debug, Default)]
-struct Group {
+struct Group<'a> {
     lines: Vec<u8>,
     records: usize,
-    first_seq: String,
-    last_seq: String,
+    first_seq: &'a str,
+    last_seq: &'a str,
     sources: Vec<usize>,
 }
 
-impl Group {
-    fn note(&mut self, idx: usize, seq: &str) {
+impl<'a> Group<'a> {
+    fn note(&mut self, idx: usize, seq: &'a str) {
         if self.records == 0 {
-            self.first_seq = seq.to_string();
+            self.first_seq = seq;
         }
-        if self.last_seq != seq {
-            self.last_seq = seq.to_string();
-        }
+        self.last_seq = seq;
         if self.sources.last() != Some(&idx) {
             self.sources.push(idx);
         }
@@ -129,17 +128,15 @@ pub fn plan_batch<'a>(
         stream_records: records.len(),
         ..Plan::default()
     };
-    let mut groups: BTreeMap<GroupKey<'a>, Group> = BTreeMap::new();
-    let mut event_hours = HourCache::default();
-    let mut arrival_hours = HourCache::default();
+    let mut groups: BTreeMap<GroupKey<'a>, Group<'a>> = BTreeMap::new();
     for (idx, rec) in records.iter().enumerate() {
         let arrival = format_micros(rec.arrival_micros);
-        let mut quarantine = |groups: &mut BTreeMap<GroupKey<'a>, Group>,
-                              plan: &mut Plan,
-                              reject: &Reject,
-                              sub: u32,
-                              pk: &str,
-                              payload: &[u8]|
+        let quarantine = |groups: &mut BTreeMap<GroupKey<'a>, Group<'a>>,
+                          plan: &mut Plan,
+                          reject: &Reject,
+                          sub: u32,
+                          pk: &str,
+                          payload: &[u8]|
          -> Result<()> {
             let dataset = reject
                 .dataset
@@ -149,7 +146,7 @@ pub fn plan_batch<'a>(
             let key = GroupKey {
                 zone: Zone::Quarantine,
                 dataset,
-                partition: arrival_hours.of_micros(rec.arrival_micros),
+                hour: Partition::hour_of(rec.arrival_micros),
                 shard: &rec.shard,
             };
             let g = groups.entry(key).or_default();
@@ -215,7 +212,7 @@ pub fn plan_batch<'a>(
                     let key = GroupKey {
                         zone: Zone::Raw,
                         dataset: &valid.dataset.name,
-                        partition: event_hours.of_micros(valid.event_micros),
+                        hour: Partition::hour_of(valid.event_micros),
                         shard: &rec.shard,
                     };
                     let g = groups.entry(key).or_default();
@@ -246,10 +243,10 @@ pub fn plan_batch<'a>(
             Zone::Raw => &zones.raw,
             Zone::Quarantine => &zones.quarantine,
         };
-        let file = batch_file_name(k.shard, &g.first_seq, &g.last_seq);
+        let file = batch_file_name(k.shard, g.first_seq, g.last_seq);
         plan.objects.push(PlannedObject {
             zone: k.zone,
-            key: object_key(prefix, k.dataset, &k.partition, &file),
+            key: object_key(prefix, k.dataset, &Partition::of_hour(k.hour), &file),
             body: gzip(&g.lines, cfg.gzip_level)?,
             records: g.records,
             raw_bytes: g.lines.len(),
