@@ -32,12 +32,13 @@ for _ in $(seq 1 600); do [ -s "$work/env" ] && break; sleep 0.2; done
 source "$work/env"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cargo lambda watch --invoke-port "$port" >"$work/watch.log" 2>&1 &
+# Loopback only: the invoke API is unauthenticated and the functions hold secrets.
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" >"$work/watch.log" 2>&1 &
 watch_pid=$!
 for _ in $(seq 1 300); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.5
 done
-cargo lambda invoke "$fn" --invoke-port "$port" --data-file "$event"
+cargo lambda invoke "$fn" --invoke-address 127.0.0.1 --invoke-port "$port" --data-file "$event"
 echo
 echo "(function logs: KEEP_LOGS=1 keeps $work/watch.log)"

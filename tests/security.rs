@@ -233,3 +233,25 @@ async fn hostile_s3_keys_never_reach_an_output_key() {
         "{written:?}"
     );
 }
+
+/// `cargo lambda watch` serves an unauthenticated invoke API for functions that hold the
+/// database URL and the HMAC key: every script that starts it binds it to loopback.
+#[test]
+fn local_invoke_api_listens_on_loopback_only() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut starts = 0;
+    for file in ["scripts/invoke.sh", "Makefile"] {
+        let text = std::fs::read_to_string(root.join(file)).expect(file);
+        for line in text.lines().filter(|l| l.contains("cargo lambda watch")) {
+            if line.trim_start().starts_with('#') {
+                continue;
+            }
+            starts += 1;
+            assert!(
+                line.contains("--invoke-address 127.0.0.1"),
+                "{file}: `{line}` must bind the invoke API to 127.0.0.1"
+            );
+        }
+    }
+    assert!(starts > 0, "no `cargo lambda watch` found: update this test");
+}
