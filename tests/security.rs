@@ -253,5 +253,8 @@ fn local_invoke_api_listens_on_loopback_only() {
             );
         }
     }
-    assert!(starts > 0, "no `cargo lambda watch` found: update this test");
+    assert!(
+        starts > 0,
+        "no `cargo lambda watch` found: update this test"
+    );
 }

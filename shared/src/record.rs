@@ -28,6 +28,10 @@ pub enum RejectKind {
     WrongType,
     BadEventTime,
     EventTimeOutOfRange,
+    /// A declared value no sink can store (NUL in text or JSON, a year outside 0001–9999).
+    UnstorableValue,
+    /// Nested deeper than [`object::MAX_NESTING`].
+    TooDeep,
 }
 
 impl RejectKind {
@@ -46,6 +50,8 @@ impl RejectKind {
             RejectKind::WrongType => "wrong_type",
             RejectKind::BadEventTime => "bad_event_time",
             RejectKind::EventTimeOutOfRange => "event_time_out_of_range",
+            RejectKind::UnstorableValue => "unstorable_value",
+            RejectKind::TooDeep => "too_deep",
         }
     }
 }
@@ -179,7 +185,8 @@ fn split_json<'a>(
         match item {
             None => break,
             Some(Ok(Doc::Object(obj))) => {
-                push(Ok((obj, &text[begin..end])), &data[begin..end], sub);
+                let decoded = check_text(&text[begin..end]).map(|()| (obj, &text[begin..end]));
+                push(decoded, &data[begin..end], sub);
             }
             Some(Ok(Doc::Other(found))) => {
                 let r = Reject::new(
@@ -205,6 +212,19 @@ fn split_json<'a>(
         }
         start = end;
     }
+}
+
+/// The whole-record rule of both stages: a record every raw-zone reader can read
+/// ([`object::check_document`]).
+pub fn check_text(text: &str) -> Result<(), Reject> {
+    object::check_document(text).map_err(|p| {
+        let kind = match p {
+            object::TextProblem::TooDeep => RejectKind::TooDeep,
+            object::TextProblem::LoneSurrogate => RejectKind::InvalidJson,
+            object::TextProblem::Nul => RejectKind::UnstorableValue,
+        };
+        Reject::new(kind, format!("record {p}"))
+    })
 }
 
 fn classify_json_error(e: &serde_json::Error) -> &'static str {
@@ -287,9 +307,6 @@ pub fn validate<'c>(
             }
             continue;
         };
-        if f.ty == FieldType::Json {
-            continue;
-        }
         let is_event_time = dataset.event_time == Some(i);
         match coerce_raw(f.ty, v) {
             Ok(Typed::Timestamp(t)) if is_event_time => {
@@ -310,6 +327,12 @@ pub fn validate<'c>(
                 return Err(fail(
                     RejectKind::BadEventTime,
                     format!("event time field {:?}: {e}", f.name),
+                ))
+            }
+            Err(e @ CoerceError::Unstorable { .. }) => {
+                return Err(fail(
+                    RejectKind::UnstorableValue,
+                    format!("field {:?}: {e}", f.name),
                 ))
             }
             Err(e @ (CoerceError::WrongType { .. } | CoerceError::Unparseable { .. })) => {
@@ -395,6 +418,14 @@ mod tests {
         assert_eq!(k(b"[1,2]"), Err(RejectKind::NotAnObject));
         assert_eq!(k(b"\"s\""), Err(RejectKind::NotAnObject));
         assert_eq!(k(&[b' '; 201]), Err(RejectKind::Oversized));
+        assert_eq!(k(br#"{"s":"\ud800"}"#), Err(RejectKind::InvalidJson));
+        let deep = format!(r#"{{"j":{}{}}}"#, "[".repeat(120), "]".repeat(120));
+        let mut out = Vec::new();
+        split_user_records(deep.as_bytes(), "pk", None, 10_000, &mut out);
+        assert_eq!(
+            out[0].decoded.as_ref().map(|_| ()).map_err(|r| r.kind),
+            Err(RejectKind::TooDeep)
+        );
         // A bad line after a good one: the good one is kept, the rest quarantined.
         let mixed = split(b"{\"a\":1}\n{oops\n{\"a\":3}");
         assert_eq!(mixed.len(), 2);
@@ -472,6 +503,28 @@ mod tests {
         );
         assert_eq!(
             kind_of(r#"{"type":"click","id":"a","ts":"2025-11-22T10:00:00Z","extra":[1,{"b":2}]}"#),
+            Ok(1_763_805_600_000_000)
+        );
+        // What transform would refuse is refused here too.
+        assert_eq!(
+            kind_of(r#"{"type":"click","id":"a\u0000","ts":"2025-11-22T10:00:00Z"}"#),
+            Err(RejectKind::UnstorableValue)
+        );
+        assert_eq!(
+            kind_of(
+                r#"{"type":"click","id":"a","ts":"2025-11-22T10:00:00Z","extra":{"k":"\u0000"}}"#
+            ),
+            Err(RejectKind::UnstorableValue)
+        );
+        assert_eq!(
+            kind_of(
+                r#"{"type":"click","id":"a","ts":"2025-11-22T10:00:00Z","n":9007199254740993.0}"#
+            ),
+            Err(RejectKind::WrongType)
+        );
+        // NUL outside the declared fields never reaches a sink: kept.
+        assert_eq!(
+            kind_of(r#"{"type":"click","id":"a","ts":"2025-11-22T10:00:00Z","note":"\u0000"}"#),
             Ok(1_763_805_600_000_000)
         );
     }

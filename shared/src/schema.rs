@@ -3,14 +3,22 @@
 //!
 //! Accepted inputs per type:
 //! - `string`: a JSON string.
-//! - `int`: a JSON integer in the i64 range (or a float with no fraction), or a string of one.
+//! - `int`: a JSON integer in the i64 range (or a float with no fraction below 2^53 in
+//!   magnitude, where every float is an exact integer), or a string of one.
 //! - `float`: a JSON number, or a string of one.
 //! - `bool`: `true`/`false`, or the strings `"true"`/`"false"`.
 //! - `timestamp`: an RFC 3339 string (`2026-11-22T10:15:00.123Z`, any offset), a naive
 //!   `YYYY-MM-DD[T ]HH:MM:SS[.f]` taken as UTC, or a number of epoch seconds (|n| < 1e11) or
 //!   epoch milliseconds (otherwise).
 //! - `date`: a `YYYY-MM-DD` string.
-//! - `json`: any JSON value, kept as compact JSON text.
+//! - `json`: any JSON value, kept as the producer's JSON text without insignificant whitespace
+//!   (numbers, escapes, key order and duplicate keys exactly as sent; see
+//!   [`crate::object::compact_json`]).
+//!
+//! Values every sink must be able to store (PostgreSQL `text`/`jsonb`/`timestamptz`/`date`,
+//! Parquet, Athena) are checked here, so both stages reject them alike
+//! ([`CoerceError::Unstorable`]): text or JSON containing U+0000 (PostgreSQL cannot store NUL),
+//! and timestamps or dates outside the years 0001–9999.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -88,6 +96,9 @@ pub enum CoerceError {
     },
     /// The text has the right JSON type but does not parse (bad timestamp, out-of-range int...).
     Unparseable { expected: FieldType, reason: String },
+    /// The value is valid JSON of the right type, but a sink cannot store it (NUL in text,
+    /// a year outside 0001–9999).
+    Unstorable { expected: FieldType, reason: String },
 }
 
 impl fmt::Display for CoerceError {
@@ -98,6 +109,9 @@ impl fmt::Display for CoerceError {
             }
             CoerceError::Unparseable { expected, reason } => {
                 write!(f, "not a valid {expected}: {reason}")
+            }
+            CoerceError::Unstorable { expected, reason } => {
+                write!(f, "a {expected} that cannot be stored: {reason}")
             }
         }
     }
@@ -123,6 +137,56 @@ fn unparseable(expected: FieldType, reason: impl Into<String>) -> CoerceError {
     }
 }
 
+pub(crate) fn unstorable(expected: FieldType, reason: impl Into<String>) -> CoerceError {
+    CoerceError::Unstorable {
+        expected,
+        reason: reason.into(),
+    }
+}
+
+/// The reason given for text containing U+0000.
+pub(crate) const NUL_REASON: &str = "contains U+0000 (NUL), which PostgreSQL cannot store";
+
+/// Microseconds since the epoch of 0001-01-01T00:00:00Z, the earliest storable timestamp.
+pub const MIN_TIMESTAMP_MICROS: i64 = -62_135_596_800_000_000;
+/// Microseconds since the epoch of 9999-12-31T23:59:59.999999Z, the latest storable timestamp.
+pub const MAX_TIMESTAMP_MICROS: i64 = 253_402_300_799_999_999;
+/// Days since the epoch of 0001-01-01 and of 9999-12-31, the storable dates.
+const MIN_DATE_DAYS: i32 = -719_162;
+const MAX_DATE_DAYS: i32 = 2_932_896;
+/// Floats at or beyond this magnitude are not all exact integers (2^53).
+const MAX_EXACT_FLOAT_INT: f64 = 9_007_199_254_740_992.0;
+
+fn storable_timestamp(micros: i64) -> Result<i64, CoerceError> {
+    if (MIN_TIMESTAMP_MICROS..=MAX_TIMESTAMP_MICROS).contains(&micros) {
+        Ok(micros)
+    } else {
+        Err(unstorable(
+            FieldType::Timestamp,
+            "outside the years 0001-9999 that every sink can store",
+        ))
+    }
+}
+
+fn storable_date(days: i32) -> Result<Typed<'static>, CoerceError> {
+    if (MIN_DATE_DAYS..=MAX_DATE_DAYS).contains(&days) {
+        Ok(Typed::Date(days))
+    } else {
+        Err(unstorable(
+            FieldType::Date,
+            "outside the years 0001-9999 that every sink can store",
+        ))
+    }
+}
+
+fn storable_str(s: &str) -> Result<Typed<'_>, CoerceError> {
+    if s.contains('\0') {
+        Err(unstorable(FieldType::String, NUL_REASON))
+    } else {
+        Ok(Typed::Str(Cow::Borrowed(s)))
+    }
+}
+
 /// Coerces a JSON value to `ty`. `Null` stays [`Typed::Null`]; requiredness is the caller's.
 pub fn coerce(ty: FieldType, v: &Value) -> Result<Typed<'_>, CoerceError> {
     let wrong = || CoerceError::WrongType {
@@ -131,8 +195,15 @@ pub fn coerce(ty: FieldType, v: &Value) -> Result<Typed<'_>, CoerceError> {
     };
     match (ty, v) {
         (_, Value::Null) => Ok(Typed::Null),
-        (FieldType::Json, v) => Ok(Typed::Json(Cow::Owned(v.to_string()))),
-        (FieldType::String, Value::String(s)) => Ok(Typed::Str(Cow::Borrowed(s))),
+        (FieldType::Json, v) => {
+            let text = v.to_string();
+            if text.contains("\\u0000") {
+                Err(unstorable(ty, NUL_REASON))
+            } else {
+                Ok(Typed::Json(Cow::Owned(text)))
+            }
+        }
+        (FieldType::String, Value::String(s)) => storable_str(s),
         (FieldType::Int, Value::Number(n)) => {
             if let Some(i) = n.as_i64() {
                 Ok(Typed::Int(i))
@@ -140,8 +211,12 @@ pub fn coerce(ty: FieldType, v: &Value) -> Result<Typed<'_>, CoerceError> {
                 Err(unparseable(ty, "out of the 64-bit signed range"))
             } else {
                 let f = n.as_f64().unwrap_or(f64::NAN);
-                float_to_int(f)
-                    .ok_or_else(|| unparseable(ty, "has a fractional part or is out of range"))
+                float_to_int(f).ok_or_else(|| {
+                    unparseable(
+                        ty,
+                        "has a fractional part, or is a float of 2^53 or more, which cannot be read exactly",
+                    )
+                })
             }
         }
         (FieldType::Float, Value::Number(n)) => n
@@ -152,8 +227,9 @@ pub fn coerce(ty: FieldType, v: &Value) -> Result<Typed<'_>, CoerceError> {
         (FieldType::Timestamp, Value::Number(n)) => n
             .as_f64()
             .and_then(epoch_number_to_micros)
-            .map(Typed::Timestamp)
-            .ok_or_else(|| unparseable(ty, "epoch number out of range")),
+            .ok_or_else(|| unparseable(ty, "epoch number out of range"))
+            .and_then(storable_timestamp)
+            .map(Typed::Timestamp),
         (
             FieldType::Int
             | FieldType::Float
@@ -172,7 +248,7 @@ pub fn coerce_str(ty: FieldType, s: &str) -> Result<Typed<'_>, CoerceError> {
         return Ok(Typed::Null);
     }
     match ty {
-        FieldType::String => Ok(Typed::Str(Cow::Borrowed(s))),
+        FieldType::String => storable_str(s),
         FieldType::Int => s
             .trim()
             .parse::<i64>()
@@ -188,19 +264,20 @@ pub fn coerce_str(ty: FieldType, s: &str) -> Result<Typed<'_>, CoerceError> {
             "false" | "FALSE" | "False" => Ok(Typed::Bool(false)),
             _ => Err(unparseable(ty, "expected true or false")),
         },
-        FieldType::Timestamp => parse_timestamp(s).map(Typed::Timestamp),
+        FieldType::Timestamp => parse_timestamp(s)
+            .and_then(storable_timestamp)
+            .map(Typed::Timestamp),
         FieldType::Date => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-            .map(|d| Typed::Date(days_since_epoch(d)))
-            .map_err(|e| unparseable(ty, e.to_string())),
-        FieldType::Json => serde_json::from_str::<Value>(s)
-            .map(|v| Typed::Json(Cow::Owned(v.to_string())))
-            .map_err(|e| unparseable(ty, e.to_string())),
+            .map_err(|e| unparseable(ty, e.to_string()))
+            .and_then(|d| storable_date(days_since_epoch(d))),
+        FieldType::Json => crate::object::json_text(s).map(Typed::Json),
     }
 }
 
 fn float_to_int(f: f64) -> Option<Typed<'static>> {
-    // i64::MAX is not representable as f64; stay strictly inside the range.
-    if f.is_finite() && f.fract() == 0.0 && (-9.2e18..=9.2e18).contains(&f) {
+    // Beyond 2^53 the float the text was read as may already be a different integer
+    // (9007199254740993.0 reads as ...992): refuse rather than store another number.
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < MAX_EXACT_FLOAT_INT {
         Some(Typed::Int(f as i64))
     } else {
         None
@@ -341,6 +418,47 @@ mod tests {
         assert!(coerce(FieldType::Timestamp, &json!("yesterday")).is_err());
         assert!(coerce(FieldType::Timestamp, &json!(1e300)).is_err());
         assert_eq!(format_micros(want), "2025-11-22T10:15:00.123Z");
+    }
+
+    #[test]
+    fn integers_written_as_floats_are_exact_or_refused() {
+        assert_eq!(
+            coerce(FieldType::Int, &json!(9_007_199_254_740_991.0)),
+            Ok(Typed::Int(9_007_199_254_740_991))
+        );
+        let v: Value = serde_json::from_str("9007199254740993.0").expect("json");
+        assert!(
+            coerce(FieldType::Int, &v).is_err(),
+            "would be stored as ...992"
+        );
+        let v: Value = serde_json::from_str("1e19").expect("json");
+        assert!(coerce(FieldType::Int, &v).is_err());
+        let v: Value = serde_json::from_str("9007199254740993").expect("json");
+        assert_eq!(
+            coerce(FieldType::Int, &v),
+            Ok(Typed::Int(9_007_199_254_740_993))
+        );
+    }
+
+    #[test]
+    fn only_years_every_sink_stores_are_accepted() {
+        let unstorable =
+            |r: Result<Typed<'_>, CoerceError>| matches!(r, Err(CoerceError::Unstorable { .. }));
+        assert!(unstorable(coerce(FieldType::Timestamp, &json!(-7e15))));
+        assert!(unstorable(coerce(FieldType::Timestamp, &json!(2.6e14))));
+        assert!(coerce_str(FieldType::Timestamp, "+10000-01-01T00:00:00Z").is_err());
+        assert!(coerce_str(FieldType::Date, "+10000-01-01").is_err());
+        assert_eq!(
+            coerce_str(FieldType::Timestamp, "0001-01-01T00:00:00Z"),
+            Ok(Typed::Timestamp(MIN_TIMESTAMP_MICROS))
+        );
+        assert_eq!(
+            coerce_str(FieldType::Timestamp, "9999-12-31T23:59:59.999999Z"),
+            Ok(Typed::Timestamp(MAX_TIMESTAMP_MICROS))
+        );
+        assert!(coerce_str(FieldType::Date, "9999-12-31").is_ok());
+        assert!(coerce_str(FieldType::Date, "0001-01-01").is_ok());
+        assert!(unstorable(coerce_str(FieldType::String, "a\0")));
     }
 
     #[test]

@@ -66,10 +66,27 @@ impl TransformError {
         TransformError::Postgres {
             op,
             table: table.to_string(),
-            message: e.to_string(),
+            message: describe(e),
             retryable,
         }
     }
+}
+
+/// The database's own words for an error: SQLSTATE, message and the names of the column and
+/// constraint. DETAIL and CONTEXT are left out: PostgreSQL puts row values there ("Key
+/// (email)=(...)", "COPY t, line 3, column x: ..."), and logs never carry payload values.
+fn describe(e: &tokio_postgres::Error) -> String {
+    let Some(db) = e.as_db_error() else {
+        return e.to_string();
+    };
+    let mut s = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    if let Some(c) = db.column() {
+        s.push_str(&format!(" (column {c})"));
+    }
+    if let Some(c) = db.constraint() {
+        s.push_str(&format!(" (constraint {c})"));
+    }
+    s
 }
 
 impl From<TransformError> for lambda_runtime::Diagnostic {

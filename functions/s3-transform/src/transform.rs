@@ -12,6 +12,7 @@ use sluice_core::config::{Dataset, FieldType, PiiRule};
 use sluice_core::layout::{HourCache, Partition};
 use sluice_core::ndjson::META_KEY;
 use sluice_core::object::{self, coerce_raw, Doc, Object};
+use sluice_core::record::{self, RejectKind};
 use sluice_core::schema::{coerce_str, CoerceError, Typed};
 
 use crate::input::{Fields, Item};
@@ -134,7 +135,16 @@ pub fn transform(
             // Parsed here, once, borrowed from the payload; only declared fields are coerced.
             Fields::Json => match object::parse_slice(&item.payload) {
                 Ok(Doc::Object(obj)) => {
-                    transform_one(&ctx, View::Json(&obj), item.line, &mut hours)
+                    // The same whole-record rule as kinesis-ingest (files dropped into raw/
+                    // did not pass through it).
+                    match std::str::from_utf8(&item.payload)
+                        .map_err(|_| ("invalid_utf8", "record is not UTF-8".to_string()))
+                        .and_then(|t| {
+                            record::check_text(t).map_err(|r| (r.kind.as_str(), r.reason))
+                        }) {
+                        Ok(()) => transform_one(&ctx, View::Json(&obj), item.line, &mut hours),
+                        Err(e) => Err(e),
+                    }
                 }
                 Ok(Doc::Other(_)) => Err(("not_an_object", "expected a JSON object".to_string())),
                 Err(e) => Err((
@@ -216,11 +226,12 @@ fn transform_one(
             Some(Lookup::Text(s)) => coerce_str(f.ty, s),
         };
         let v = v.map_err(|e: CoerceError| {
-            let kind = if ds.event_time == Some(i) {
-                "bad_event_time"
-            } else {
-                "wrong_type"
-            };
+            let kind = match e {
+                _ if ds.event_time == Some(i) => RejectKind::BadEventTime,
+                CoerceError::Unstorable { .. } => RejectKind::UnstorableValue,
+                _ => RejectKind::WrongType,
+            }
+            .as_str();
             (kind, format!("field {:?}: {e}", f.name))
         })?;
         if v == Typed::Null && f.required {

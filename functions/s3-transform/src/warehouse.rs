@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{Client, Transaction};
 
 use crate::error::TransformError;
@@ -313,16 +313,39 @@ fn to_sql(ty: FieldType, v: &Typed<'static>) -> Box<dyn ToSql + Sync + Send> {
         (FieldType::Date, Typed::Date(d)) => {
             Box::new(NaiveDate::from_num_days_from_ce_opt(d + 719_163))
         }
-        (FieldType::Json, Typed::Json(s)) => {
-            Box::new(serde_json::from_str::<serde_json::Value>(s).ok())
-        }
+        (FieldType::Json, Typed::Json(s)) => Box::new(Some(JsonbText(s.to_string()))),
         (FieldType::Int, _) => Box::new(None::<i64>),
         (FieldType::Float, _) => Box::new(None::<f64>),
         (FieldType::Bool, _) => Box::new(None::<bool>),
         (FieldType::Timestamp, _) => Box::new(None::<DateTime<Utc>>),
         (FieldType::Date, _) => Box::new(None::<NaiveDate>),
-        (FieldType::Json, _) => Box::new(None::<serde_json::Value>),
+        (FieldType::Json, _) => Box::new(None::<JsonbText>),
     }
+}
+
+/// JSON text sent to a `jsonb` column as text (binary format version 1), so PostgreSQL parses
+/// the producer's numbers itself (exactly, as `numeric`) instead of receiving f64 values.
+#[derive(Debug)]
+struct JsonbText(String);
+
+impl ToSql for JsonbText {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty == Type::JSONB {
+            out.extend_from_slice(&[1]);
+        }
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB || *ty == Type::JSON
+    }
+
+    to_sql_checked!();
 }
 
 #[async_trait]
