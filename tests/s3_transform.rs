@@ -370,7 +370,7 @@ async fn dropped_csv_and_json_files_with_encoded_keys_are_processed() {
         .await;
     assert_eq!(curated.len(), 1);
     assert!(
-        curated[0].ends_with(".parquet") && curated[0].contains("manual_import_2025-"),
+        curated[0].ends_with(".parquet") && curated[0].contains("/src-manual_import_2025.csv.gz-"),
         "{curated:?}"
     );
     let q = f.aws.json_lines(&f.bucket, "quarantine/purchases/").await;
@@ -432,15 +432,19 @@ async fn hostile_objects_are_quarantined_without_failing() {
         .expect("unknown dataset never fails the invocation");
 
     let q = f.aws.keys(&f.bucket, "quarantine/").await;
+    // A key outside the layout is named after the whole of it (see `layout::output_stem`).
+    let unrouted = sluice_core::layout::output_stem("refunds/x.json", None);
+    assert!(unrouted.starts_with("src-refunds_x.json-"), "{unrouted}");
     assert_eq!(
         q,
         vec![
-            "quarantine/_unrouted/objects/x.json",
-            "quarantine/_unrouted/objects/x.json.reason.json",
-            "quarantine/page_views/dt=2025-11-22/hr=09/objects/bomb.json.gz",
-            "quarantine/page_views/dt=2025-11-22/hr=09/objects/bomb.json.gz.reason.json",
-            "quarantine/page_views/dt=2025-11-22/hr=09/objects/cut.json.gz",
-            "quarantine/page_views/dt=2025-11-22/hr=09/objects/cut.json.gz.reason.json",
+            format!("quarantine/_unrouted/objects/{unrouted}"),
+            format!("quarantine/_unrouted/objects/{unrouted}.reason.json"),
+            "quarantine/page_views/dt=2025-11-22/hr=09/objects/bomb.json.gz".to_string(),
+            "quarantine/page_views/dt=2025-11-22/hr=09/objects/bomb.json.gz.reason.json"
+                .to_string(),
+            "quarantine/page_views/dt=2025-11-22/hr=09/objects/cut.json.gz".to_string(),
+            "quarantine/page_views/dt=2025-11-22/hr=09/objects/cut.json.gz.reason.json".to_string(),
         ]
     );
     assert_eq!(

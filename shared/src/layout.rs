@@ -5,6 +5,9 @@
 //! <quarantine>/<dataset|_unrouted>/dt=YYYY-MM-DD/hr=HH/<shardId>-<firstSeq>-<lastSeq>.json.gz
 //! <curated>/<dataset>/dt=YYYY-MM-DD/hr=HH/<stem>.parquet
 //! ```
+//! `<stem>` is [`output_stem`] of the raw object's whole key: the batch name for objects in
+//! kinesis-ingest's layout, `src-<readable>-<hash>` for any other key (files dropped into
+//! `raw/`), so no two sources ever share an output key.
 //! Every component that reaches a key is either produced here from validated parts (dataset
 //! names are `[a-z][a-z0-9_]*`, partitions are digits) or checked by [`is_safe_component`], so
 //! no input can inject `/`, `..` or control characters into a key.
@@ -135,6 +138,55 @@ pub fn safe_shard_id(shard: &str) -> &str {
     } else {
         "unknown-shard"
     }
+}
+
+/// First part of every [`output_stem`] that is derived from a key outside kinesis-ingest's
+/// layout; a batch name with this prefix is treated as such a key, so the two forms never meet.
+pub const SOURCE_STEM_PREFIX: &str = "src-";
+/// Longest readable part of a hashed [`output_stem`].
+const MAX_READABLE: usize = 80;
+
+/// The name, without extension, of the outputs derived from one raw object (curated Parquet,
+/// transform quarantine), for its rows of `partition` (`None`: the object as a whole).
+///
+/// `rel` is the object's key below its dataset directory (`dt=../hr=../<file>` for
+/// kinesis-ingest's objects). An object in that layout, named `<name>.json.gz` with `<name>`
+/// one safe component without dots, keeps `<name>` for the rows of its own partition. Every
+/// other case, any depth and any extension, is `src-<readable>-<h>`: `<readable>` the key made
+/// safe and short, `<h>` 128 bits of SHA-256 of the whole of `rel`. So the stem is a function of
+/// the whole key, and two sources never map to one output key.
+pub fn output_stem(rel: &str, partition: Option<&Partition>) -> String {
+    let parts: Vec<&str> = rel.split('/').collect();
+    if let [dt, hr, file] = parts[..] {
+        let own = dt
+            .strip_prefix("dt=")
+            .zip(hr.strip_prefix("hr="))
+            .and_then(|(d, h)| Partition::parse(d, h));
+        let name = file.strip_suffix(".json.gz").unwrap_or("");
+        let canonical = own.is_some()
+            && partition.is_none_or(|p| own.as_ref() == Some(p))
+            && is_safe_component(name)
+            && !name.contains('.')
+            && !name.starts_with(SOURCE_STEM_PREFIX);
+        if canonical {
+            return name.to_string();
+        }
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(rel.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let readable: String = rel
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '=') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_READABLE)
+        .collect();
+    format!("{SOURCE_STEM_PREFIX}{readable}-{hex}")
 }
 
 /// FNV-1a of `s`: stable across builds and platforms, used to keep distinct unsafe names
@@ -348,6 +400,47 @@ mod tests {
             Ok("raw/+.csv")
         );
         assert!(decode_s3_event_key("raw/%FF.csv").is_err());
+    }
+
+    #[test]
+    fn output_stems_are_a_function_of_the_whole_key() {
+        let p = Partition::parse("2025-11-22", "07").expect("partition");
+        let other = Partition::parse("2025-11-22", "08").expect("partition");
+        let batch = "dt=2025-11-22/hr=07/shardId-000000000001-495-497.json.gz";
+        assert_eq!(output_stem(batch, Some(&p)), "shardId-000000000001-495-497");
+        assert_eq!(output_stem(batch, None), "shardId-000000000001-495-497");
+        // Rows of another hour than the object's own folder: the hashed form.
+        assert!(output_stem(batch, Some(&other)).starts_with(SOURCE_STEM_PREFIX));
+        let keys = [
+            "team-a/import.csv",
+            "team-b/import.csv",
+            "team-b/import.json",
+            "import.csv",
+            "import.json",
+            "a/b/c/d/import.csv",
+            "dt=2025-11-22/hr=07/export.v2.csv",
+            "dt=2025-11-22/hr=07/export.v2.json.gz",
+            "dt=2025-11-22/hr=07/export.json",
+            "dt=2025-11-22/hr=07/x/export.json.gz",
+            "dt=2025-11-22/hr=07/src-x.json.gz",
+            "dt=2025-11-22/hr=07/my file é.json.gz",
+            "dt=2025-11-22/hr=07/export.json.gz",
+            "dt=2025-11-22/hr=08/export.json.gz",
+        ];
+        let stems: Vec<String> = keys.iter().map(|k| output_stem(k, Some(&p))).collect();
+        let distinct: std::collections::HashSet<&String> = stems.iter().collect();
+        assert_eq!(distinct.len(), keys.len(), "{stems:?}");
+        for s in &stems {
+            assert!(is_safe_component(&format!("{s}.transform.json.gz")), "{s}");
+        }
+        assert!(
+            stems[0].starts_with("src-team-a_import.csv-"),
+            "{}",
+            stems[0]
+        );
+        assert_eq!(stems[12], "export");
+        let long = format!("{}/x.csv", "y".repeat(5000));
+        assert!(is_safe_component(&output_stem(&long, None)));
     }
 
     #[test]

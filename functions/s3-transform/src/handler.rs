@@ -12,7 +12,7 @@ use base64::Engine;
 use serde::Serialize;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::layout::{is_safe_component, stable_hash, Partition, UNROUTED};
+use sluice_core::layout::{is_safe_component, output_stem, Partition, UNROUTED};
 use sluice_core::ndjson::{gzip, push_json_line};
 use sluice_core::notify::{decide, S3Input};
 use sluice_core::store::{ObjectStore, CONTENT_TYPE_NDJSON_GZ, CONTENT_TYPE_PARQUET};
@@ -117,47 +117,6 @@ pub async fn handle(ctx: &Transform<'_>, input: S3Input) -> Result<Outcome, Tran
     }
 }
 
-/// The file name without its data extensions (`a.json.gz` → `a`, `a.v1.csv` → `a.v1`).
-pub fn stem_of(file: &str) -> &str {
-    let lower = file.to_ascii_lowercase();
-    for ext in [
-        ".json.gz",
-        ".ndjson.gz",
-        ".jsonl.gz",
-        ".csv.gz",
-        ".json",
-        ".ndjson",
-        ".jsonl",
-        ".csv",
-        ".gz",
-    ] {
-        if lower.ends_with(ext) {
-            return &file[..file.len() - ext.len()];
-        }
-    }
-    file
-}
-
-/// A stem safe for keys: unchanged if safe, else unsafe characters replaced and a short hash
-/// of the original appended (so distinct names stay distinct).
-pub fn safe_stem(stem: &str) -> String {
-    if is_safe_component(stem) && !stem.is_empty() {
-        return stem.to_string();
-    }
-    let cleaned: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(120)
-        .collect();
-    format!("{}-{:016x}", cleaned.trim_matches('.'), stable_hash(stem))
-}
-
 #[derive(Debug, Serialize)]
 struct RejectLine<'a> {
     error_kind: &'a str,
@@ -197,7 +156,13 @@ async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome,
             key_partition = Partition::parse(dt, hr);
         }
     }
-    let stem = safe_stem(stem_of(file));
+    // Outputs are named after the whole key below the dataset directory (the whole key below
+    // raw/ when no dataset matches), so distinct sources never share an output key.
+    let rel_to_dataset = match dataset {
+        Some(_) => rel.split_once('/').map_or(rel, |(_, r)| r),
+        None => rel,
+    };
+    let stem = output_stem(rel_to_dataset, key_partition.as_ref());
     let quarantine_dir = match (dataset, &key_partition) {
         (Some(ds), Some(p)) => format!("{}{}/{}/", ctx.zones.quarantine, ds.name, p.path()),
         (Some(ds), None) => format!("{}{}/", ctx.zones.quarantine, ds.name),
@@ -243,10 +208,11 @@ async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome,
 
     for (partition, rows) in &t.rows {
         let curated = format!(
-            "{}{}/{}/{stem}.parquet",
+            "{}{}/{}/{}.parquet",
             ctx.zones.curated,
             ds.name,
-            partition.path()
+            partition.path(),
+            output_stem(rel_to_dataset, Some(partition))
         );
         let bytes =
             parquet_out::encode(&cols, rows, key).map_err(|message| TransformError::Parquet {
@@ -302,13 +268,13 @@ async fn quarantine_object(
         Err(sluice_core::Error::NotFound { .. }) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
+    // A batch keeps its file name; any other key's stem already carries its extension.
     let file = key.rsplit('/').next().unwrap_or(stem);
-    let ext_safe = if is_safe_component(file) {
-        file.to_string()
-    } else {
-        safe_stem(file)
+    let name = match file.strip_prefix(stem) {
+        Some(ext) if ext.starts_with('.') && is_safe_component(file) => file.to_string(),
+        _ => stem.to_string(),
     };
-    let copy = format!("{dir}objects/{ext_safe}");
+    let copy = format!("{dir}objects/{name}");
     ctx.store
         .put(&copy, body, "application/octet-stream")
         .await?;
@@ -326,19 +292,4 @@ async fn quarantine_object(
         .await?;
     tracing::warn!(key = %key, kind, "object quarantined");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stems() {
-        assert_eq!(stem_of("shardId-1-2-3.json.gz"), "shardId-1-2-3");
-        assert_eq!(stem_of("export.v2.CSV"), "export.v2");
-        assert_eq!(safe_stem("ok-name"), "ok-name");
-        let s = safe_stem("my file é");
-        assert!(is_safe_component(&s), "{s}");
-        assert_ne!(safe_stem("a b"), safe_stem("a_b"));
-    }
 }

@@ -181,10 +181,12 @@ mod tests {
         vec![
             Row {
                 key: "a".into(),
+                version: String::new(),
                 values: vec![Typed::Str("a".into()), Typed::Timestamp(5), Typed::Int(1)],
             },
             Row {
                 key: "b".into(),
+                version: String::new(),
                 values: vec![Typed::Str("b".into()), Typed::Timestamp(6), Typed::Null],
             },
         ]

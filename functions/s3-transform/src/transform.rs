@@ -1,11 +1,18 @@
 //! The per-dataset transform: coerce to the schema's types, apply PII rules, find each row's
-//! key and event-time partition, and de-duplicate by key within the object.
+//! key, version and event-time partition, and de-duplicate by key within the object.
+//!
+//! **The winner rule.** Among versions of one record key, the row kept is the one with the
+//! greatest [`Row::version`]: latest event time (arrival time for datasets without one), then
+//! latest Kinesis arrival, then highest sequence number, then highest sub-record (or file line);
+//! ties (the same record delivered in two objects) go to the greater source key. The same
+//! rule picks the winner here, inside an object, and in the PostgreSQL merge, so the final state
+//! never depends on the order in which objects are delivered or redelivered.
 //!
 //! Pure: items in, rows grouped by partition plus rejected records out. Coercion uses
 //! `sluice_core::schema`, the same rules kinesis-ingest validated with.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 use sluice_core::config::{Dataset, FieldType, PiiRule};
@@ -22,6 +29,8 @@ use crate::pii::{self, HashKey};
 pub const KEY_COLUMN: &str = "_sluice_key";
 /// Name of the column naming the raw object a row came from.
 pub const SOURCE_COLUMN: &str = "_sluice_source";
+/// Name of the warehouse column holding [`Row::version`].
+pub const VERSION_COLUMN: &str = "_sluice_version";
 
 /// One output column of a dataset.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +75,9 @@ pub fn columns(ds: &Dataset) -> Vec<Column> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub key: String,
+    /// The row's rank among versions of its key, as text that sorts (bytewise) by the winner
+    /// rule: see [`version`].
+    pub version: String,
     /// Values aligned with [`columns`].
     pub values: Vec<Typed<'static>>,
 }
@@ -108,7 +120,9 @@ pub fn transform(
     hash_key: Option<&HashKey>,
 ) -> Transformed {
     let mut out = Transformed::default();
-    let mut seen = HashSet::new();
+    // Winners so far, in order of first appearance, and where each key's winner is.
+    let mut kept: Vec<(Partition, Row)> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
     let mut hours = HourCache::default();
     let ctx = RowCtx {
         ds,
@@ -155,13 +169,18 @@ pub fn transform(
             Fields::Csv(pairs) => transform_one(&ctx, View::Csv(pairs), item.line, &mut hours),
         };
         match result {
-            Ok((partition, row)) => {
-                if seen.insert(row.key.clone()) {
-                    out.rows.entry(partition).or_default().push(row);
-                } else {
-                    out.duplicates += 1;
+            Ok((partition, row)) => match at.get(&row.key) {
+                None => {
+                    at.insert(row.key.clone(), kept.len());
+                    kept.push((partition, row));
                 }
-            }
+                Some(&i) => {
+                    out.duplicates += 1;
+                    if row.version > kept[i].1.version {
+                        kept[i] = (partition, row);
+                    }
+                }
+            },
             Err((kind, reason)) => out.rejected.push(Rejected {
                 line: item.line,
                 kind,
@@ -170,7 +189,60 @@ pub fn transform(
             }),
         }
     }
+    for (partition, row) in kept {
+        out.rows.entry(partition).or_default().push(row);
+    }
     out
+}
+
+/// Offset of a signed microsecond count into `u64`, so its decimal text sorts like the number.
+fn sortable(micros: i64) -> u64 {
+    (micros as u64) ^ (1 << 63)
+}
+
+/// The version text of the winner rule: event time, arrival, sequence number (length-prefixed
+/// so longer numbers sort higher), sub-record or line, each fixed-width; bytewise order is the
+/// rule's order. `arrival`/`seq` are absent for files dropped into raw/ (then `sub` is the line).
+pub fn version(event_micros: i64, arrival_micros: Option<i64>, seq: &str, sub: u64) -> String {
+    let seq = if seq.bytes().all(|b| b.is_ascii_digit()) && seq.len() < 1000 {
+        seq.trim_start_matches('0')
+    } else {
+        ""
+    };
+    format!(
+        "{:020}.{:020}.{:03}{seq}.{sub:020}",
+        sortable(event_micros),
+        arrival_micros.map_or(0, sortable),
+        seq.len()
+    )
+}
+
+/// What a raw line's `_sluice` metadata says of the record's origin.
+struct Origin {
+    shard: String,
+    seq: String,
+    sub: u64,
+    arrival_micros: Option<i64>,
+}
+
+fn origin(fields: View<'_>) -> Option<Origin> {
+    let View::Json(m) = fields else { return None };
+    let meta: Value = serde_json::from_str(m.get(META_KEY)?.get()).ok()?;
+    let text = |k: &str| {
+        meta.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    Some(Origin {
+        shard: text("shard"),
+        seq: text("seq"),
+        sub: meta.get("sub").and_then(Value::as_u64).unwrap_or(0),
+        arrival_micros: meta
+            .get("arrival")
+            .and_then(Value::as_str)
+            .and_then(|a| sluice_core::schema::parse_timestamp(a).ok()),
+    })
 }
 
 /// A record's fields, as the transform reads them.
@@ -242,9 +314,13 @@ fn transform_one(
         }
         typed.push(v);
     }
-    let partition = match ds.event_time.map(|i| &typed[i]) {
-        Some(Typed::Timestamp(t)) => hours.of_micros(*t),
-        _ => fallback_partition.clone(),
+    let event_time = match ds.event_time.map(|i| &typed[i]) {
+        Some(Typed::Timestamp(t)) => Some(*t),
+        _ => None,
+    };
+    let partition = match event_time {
+        Some(t) => hours.of_micros(t),
+        None => fallback_partition.clone(),
     };
     let mut values = Vec::with_capacity(cols.len());
     for c in cols {
@@ -259,29 +335,32 @@ fn transform_one(
         };
         values.push(v);
     }
+    let origin = origin(fields);
     let key = match ds.key {
         Some(k) => {
             let pos = cols.iter().position(|c| c.field == k);
             pos.and_then(|p| values[p].to_text())
                 .ok_or(("missing_field", "key field is missing".to_string()))?
         }
-        None => match fields {
-            View::Json(m) => match m
-                .get(META_KEY)
-                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-            {
-                Some(meta) => format!(
-                    "{}-{}-{}",
-                    meta.get("shard").and_then(Value::as_str).unwrap_or(""),
-                    meta.get("seq").and_then(Value::as_str).unwrap_or(""),
-                    meta.get("sub").and_then(Value::as_u64).unwrap_or(0)
-                ),
-                None => format!("{source_key}#{line}"),
-            },
-            View::Csv(_) => format!("{source_key}#{line}"),
+        None => match &origin {
+            Some(o) => format!("{}-{}-{}", o.shard, o.seq, o.sub),
+            None => format!("{source_key}#{line}"),
         },
     };
-    Ok((partition, Row { key, values }))
+    let arrival = origin.as_ref().and_then(|o| o.arrival_micros);
+    let event = event_time.or(arrival).unwrap_or(0);
+    let version = match &origin {
+        Some(o) => version(event, arrival, &o.seq, o.sub),
+        None => version(event, None, "", line as u64),
+    };
+    Ok((
+        partition,
+        Row {
+            key,
+            version,
+            values,
+        },
+    ))
 }
 
 #[cfg(test)]

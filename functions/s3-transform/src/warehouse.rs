@@ -1,8 +1,13 @@
 //! The PostgreSQL load: tables created from the dataset schema, additive `ADD COLUMN` for new
 //! config fields, and an idempotent merge (binary COPY into a staging table, then
-//! `INSERT ... ON CONFLICT (_sluice_key) DO UPDATE ... WHERE IS DISTINCT FROM`; a first load with
-//! only new keys is one COPY straight into the table under a savepoint), so a repeated S3
-//! event or a reprocessed object adds no rows and rewrites nothing that did not change.
+//! `INSERT ... ON CONFLICT (_sluice_key) DO UPDATE ... WHERE` the incoming row wins; a first
+//! load with only new keys is one COPY straight into the table under a savepoint).
+//!
+//! The incoming row replaces the stored one only when it wins by the winner rule
+//! ([`crate::transform`]): a greater `(_sluice_version, _sluice_source)`, compared bytewise
+//! (`COLLATE "C"`); with both equal (the same record again) only when a value differs, e.g.
+//! after a new column was configured. So a repeated S3 event adds and rewrites nothing, and a
+//! late redelivery of an older object never brings an old version back.
 
 use std::collections::HashSet;
 
@@ -19,7 +24,7 @@ use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{Client, Transaction};
 
 use crate::error::TransformError;
-use crate::transform::{Column, Row, KEY_COLUMN, SOURCE_COLUMN};
+use crate::transform::{Column, Row, KEY_COLUMN, SOURCE_COLUMN, VERSION_COLUMN};
 
 /// What one load did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -155,12 +160,20 @@ impl Postgres {
                 .map(|c| format!("{} {}", ident(&c.name), pg_type(c.ty).0)),
         );
         defs.push(format!("{} text NOT NULL", ident(SOURCE_COLUMN)));
+        defs.push(format!("{} text", ident(VERSION_COLUMN)));
         tx.batch_execute(&format!(
             "CREATE TABLE IF NOT EXISTS {qualified} ({})",
             defs.join(", ")
         ))
         .await
         .map_err(|e| pe("create table", e))?;
+        // Tables created before the winner rule: their rows rank lowest until rewritten.
+        tx.batch_execute(&format!(
+            "ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS {} text",
+            ident(VERSION_COLUMN)
+        ))
+        .await
+        .map_err(|e| pe("add column", e))?;
         let existing: HashSet<String> = tx
             .query(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
@@ -199,6 +212,7 @@ impl Postgres {
         let mut names = vec![ident(KEY_COLUMN)];
         names.extend(cols.iter().map(|c| ident(&c.name)));
         names.push(ident(SOURCE_COLUMN));
+        names.push(ident(VERSION_COLUMN));
         let list = names.join(", ");
         let mut defs = vec![format!("{} text", ident(KEY_COLUMN))];
         defs.extend(
@@ -206,8 +220,10 @@ impl Postgres {
                 .map(|c| format!("{} {}", ident(&c.name), pg_type(c.ty).0)),
         );
         defs.push(format!("{} text", ident(SOURCE_COLUMN)));
+        defs.push(format!("{} text", ident(VERSION_COLUMN)));
         let mut types = vec![Type::TEXT];
         types.extend(cols.iter().map(|c| pg_type(c.ty).1));
+        types.push(Type::TEXT);
         types.push(Type::TEXT);
 
         let mut tx = client.transaction().await.map_err(|e| pe("begin", e))?;
@@ -252,13 +268,22 @@ impl Postgres {
         let target_cols: Vec<String> = names[1..].iter().map(|n| format!("t.{n}")).collect();
         let excluded_cols: Vec<String> =
             names[1..].iter().map(|n| format!("EXCLUDED.{n}")).collect();
+        let rank = |t: &str| {
+            format!(
+                "(COALESCE({t}.{v}, '') COLLATE \"C\", {t}.{s} COLLATE \"C\")",
+                v = ident(VERSION_COLUMN),
+                s = ident(SOURCE_COLUMN)
+            )
+        };
         let sql = format!(
             "INSERT INTO {qualified} AS t ({list}) SELECT {list} FROM sluice_stage \
              ON CONFLICT ({key}) DO UPDATE SET {updates} \
-             WHERE ({tcols}) IS DISTINCT FROM ({ecols}) \
+             WHERE {new} > {old} OR ({new} = {old} AND ({tcols}) IS DISTINCT FROM ({ecols})) \
              RETURNING (xmax = 0) AS inserted",
             key = ident(KEY_COLUMN),
             updates = updates.join(", "),
+            new = rank("EXCLUDED"),
+            old = rank("t"),
             tcols = target_cols.join(", "),
             ecols = excluded_cols.join(", "),
         );
@@ -291,6 +316,7 @@ async fn copy_rows(
             cells.push(to_sql(c.ty, v));
         }
         cells.push(Box::new(source.to_string()));
+        cells.push(Box::new(row.version.clone()));
         let refs: Vec<&(dyn ToSql + Sync)> = cells
             .iter()
             .map(|b| b.as_ref() as &(dyn ToSql + Sync))
