@@ -5,6 +5,7 @@
 //! process does. Test resources get unique names ([`unique`]) so tests run in parallel against
 //! one server. [`Pg`] starts throwaway PostgreSQL clusters from the machine's binaries. A
 //! missing venv or PostgreSQL is a test failure with instructions, never a silent skip.
+//! [`readers`] reads outputs back with DuckDB from the venv.
 
 pub mod aws;
 pub mod clickstream;
@@ -12,6 +13,7 @@ pub mod events;
 pub mod faults;
 pub mod pipeline;
 pub mod postgres;
+pub mod readers;
 pub mod services;
 pub mod stream;
 

@@ -414,7 +414,8 @@ mod tests {
                 1,
                 r#"{"id":"a","ts":"2025-11-22T09:30:00Z","email":"alice@example.com","phone":6421555,"dob":"1990-01-01","n":"7"}"#,
             ),
-            item(2, r#"{"id":"a","ts":"2025-11-22T09:30:00Z"}"#),
+            // An older version of "a", later in the file: the latest event time wins.
+            item(2, r#"{"id":"a","ts":"2025-11-22T09:29:00Z"}"#),
             item(3, r#"{"id":"b","ts":"2025-11-22T10:30:00Z","n":"x"}"#),
             item(4, r#"{"ts":"2025-11-22T10:30:00Z"}"#),
             item(5, r#"{"id":"c","ts":"2025-11-22T10:31:00Z","email":null}"#),
@@ -496,5 +497,45 @@ mod tests {
         assert_eq!(rows[0].key, "raw/signups/in.csv#3");
         assert_eq!(rows[0].values[4], Typed::Null);
         assert_eq!(rows[1].key, "s-9-2");
+    }
+
+    #[test]
+    fn versions_sort_by_the_winner_rule() {
+        let v = |e: i64, a: Option<i64>, seq: &str, sub: u64| version(e, a, seq, sub);
+        // Event time first, negative times included.
+        assert!(v(2, None, "", 0) > v(1, Some(9), "99", 9));
+        assert!(v(-1, None, "", 0) > v(-2, None, "", 0));
+        assert!(v(0, None, "", 0) > v(-1, None, "", 0));
+        // Then arrival, then the sequence number as a number, then the sub-record.
+        assert!(v(1, Some(2), "1", 0) > v(1, Some(1), "9", 0));
+        assert!(v(1, Some(1), "10", 0) > v(1, Some(1), "9", 0));
+        assert!(v(1, Some(1), "0010", 0) == v(1, Some(1), "10", 0));
+        assert!(v(1, Some(1), "9", 1) > v(1, Some(1), "9", 0));
+        // A file's row (no arrival) ranks below a stream row of the same event time.
+        assert!(v(1, Some(i64::MIN + 1), "", 0) > v(1, None, "", 5));
+    }
+
+    #[test]
+    fn the_winner_inside_an_object_does_not_depend_on_line_order() {
+        let cfg = PipelineConfig::from_toml(CFG).unwrap();
+        let ds = &cfg.datasets[0];
+        let cols = columns(ds);
+        let lines = [
+            r#"{"id":"k","ts":"2025-11-22T09:10:00Z","n":1}"#,
+            r#"{"id":"k","ts":"2025-11-22T09:50:00Z","n":2}"#,
+            r#"{"id":"k","ts":"2025-11-22T09:30:00Z","n":3}"#,
+        ];
+        let fallback = Partition::of_micros(0);
+        for order in [[0, 1, 2], [2, 1, 0], [1, 0, 2], [2, 0, 1]] {
+            let items = order
+                .iter()
+                .enumerate()
+                .map(|(line, &i)| item(line + 1, lines[i]))
+                .collect();
+            let t = transform(ds, &cols, items, "raw/signups/x.json", &fallback, None);
+            assert_eq!((t.row_count(), t.duplicates), (1, 2));
+            let row = t.rows.values().flatten().next().unwrap();
+            assert_eq!(row.values[4], Typed::Int(2), "order {order:?}");
+        }
     }
 }
