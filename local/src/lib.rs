@@ -5,7 +5,8 @@
 //! process does. Test resources get unique names ([`unique`]) so tests run in parallel against
 //! one server. [`Pg`] starts throwaway PostgreSQL clusters from the machine's binaries. A
 //! missing venv or PostgreSQL is a test failure with instructions, never a silent skip.
-//! [`readers`] reads outputs back with DuckDB from the venv.
+//! [`readers`] reads outputs back with DuckDB from the venv; [`values`] compares a sample of
+//! what was sent with what the lake and PostgreSQL hold.
 
 pub mod aws;
 pub mod clickstream;
@@ -16,6 +17,7 @@ pub mod postgres;
 pub mod readers;
 pub mod services;
 pub mod stream;
+pub mod values;
 
 pub use aws::{gunzip, Aws};
 pub use postgres::{shared_postgres, Pg};

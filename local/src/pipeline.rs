@@ -103,6 +103,8 @@ pub struct Summary {
     pub dead_letters: Vec<String>,
     pub alerts_received: usize,
     pub purchases_per_hour: Vec<(String, i64, f64)>,
+    /// Sent purchases compared by value with curated Parquet (DuckDB) and PostgreSQL.
+    pub values: crate::values::ValueCheck,
     pub ingest_secs: f64,
     pub total_secs: f64,
 }
@@ -134,6 +136,10 @@ impl Summary {
                 self.failures_archived >= 1 && self.alerts_received >= 1,
                 "the drill's failure was archived and alerted",
             ),
+            (
+                self.values.sampled > 0 && self.values.mismatches.is_empty(),
+                "sampled purchases equal what was sent, in Parquet (DuckDB) and PostgreSQL",
+            ),
         ];
         let failed: Vec<&str> = checks
             .iter()
@@ -147,6 +153,11 @@ impl Summary {
         }
     }
 }
+
+/// The drill's deliberately conflicting curated file (its `amount` is a string).
+const DRILL_KEY: &str = "curated/purchases/dt=2023-11-14/hr=22/drill.parquet";
+/// Purchases compared by value in every run.
+const VALUE_SAMPLE: usize = 200;
 
 fn queue_arn(name: &str) -> String {
     format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{name}")
@@ -335,6 +346,23 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
     {
         sum.purchases_per_hour.push((r.get(0), r.get(1), r.get(2)));
     }
+    let sent: Vec<serde_json::Value> = events
+        .iter()
+        .filter(|e| e.valid)
+        .filter_map(|e| serde_json::from_slice::<serde_json::Value>(&e.data).ok())
+        .filter(|v| v["type"] == "purchase")
+        .collect();
+    sum.values = crate::values::check_purchases(
+        aws,
+        BUCKET,
+        &format!("{}purchases/", zones.curated),
+        &[DRILL_KEY],
+        pg,
+        &cfg.warehouse.schema,
+        &sent,
+        VALUE_SAMPLE,
+    )
+    .await?;
     sum.tables = glue_tables(aws, &cfg.catalog.database).await?;
     sum.total_secs = started.elapsed().as_secs_f64();
     Ok(sum)
@@ -640,12 +668,7 @@ async fn drill(aws: &Aws, cfg: &PipelineConfig) -> Result<()> {
     };
     let bytes =
         s3_transform::parquet_out::encode(&cols, &[row], "drill").map_err(anyhow::Error::msg)?;
-    aws.put(
-        BUCKET,
-        "curated/purchases/dt=2023-11-14/hr=22/drill.parquet",
-        bytes,
-    )
-    .await;
+    aws.put(BUCKET, DRILL_KEY, bytes).await;
     Ok(())
 }
 

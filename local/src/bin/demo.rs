@@ -44,9 +44,16 @@ async fn demo(opts: Options) -> Result<()> {
     let result = sum.reconcile();
     match &result {
         Ok(()) => println!(
-            "\n  reconciled: every record is in raw, quarantine or PostgreSQL exactly as counted"
+            "\n  reconciled: every record is in raw, quarantine or PostgreSQL exactly as counted;\n  \
+             {} sampled purchases equal what was sent, field by field, in Parquet (DuckDB) and PostgreSQL",
+            sum.values.sampled
         ),
-        Err(e) => println!("\n  NOT RECONCILED: {e}"),
+        Err(e) => {
+            println!("\n  NOT RECONCILED: {e}");
+            for m in sum.values.mismatches.iter().take(20) {
+                println!("    value differs: {m}");
+            }
+        }
     }
     result
 }
