@@ -322,6 +322,13 @@ pub fn validate<'c>(
                 }
                 event_micros = t;
             }
+            // Empty text is null for non-string types: a required field must still be there.
+            Ok(Typed::Null) if f.required => {
+                return Err(fail(
+                    RejectKind::MissingField,
+                    format!("required field {:?} is missing or null", f.name),
+                ))
+            }
             Ok(_) => {}
             Err(e) if is_event_time => {
                 return Err(fail(
@@ -521,6 +528,11 @@ mod tests {
                 r#"{"type":"click","id":"a","ts":"2025-11-22T10:00:00Z","n":9007199254740993.0}"#
             ),
             Err(RejectKind::WrongType)
+        );
+        // Empty text is null for a timestamp: a required one is missing, as s3-transform says.
+        assert_eq!(
+            kind_of(r#"{"type":"click","id":"a","ts":""}"#),
+            Err(RejectKind::MissingField)
         );
         // NUL outside the declared fields never reaches a sink: kept.
         assert_eq!(
