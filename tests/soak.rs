@@ -10,7 +10,9 @@
 //! - every input is in the raw zone (valid) or the ingest quarantine (invalid), never both,
 //!   never missing, nothing else there; a record is in more than one raw object only if its
 //!   batch was redelivered after a partial failure (the documented at-least-once raw zone);
-//! - every valid record is in PostgreSQL exactly once, and nothing else is.
+//! - every valid record is in PostgreSQL exactly once, and nothing else is;
+//! - a sample of purchases equals, field by field, what was sent, in curated Parquet read by
+//!   DuckDB and in PostgreSQL.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -253,6 +255,7 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
     let mut shards: Vec<Vec<KRecord>> = vec![Vec::new(); SHARDS];
     let mut valid: HashMap<String, (String, String)> = HashMap::new(); // seq -> (dataset, key)
     let mut invalid: HashSet<String> = HashSet::new();
+    let mut purchases_sent: Vec<Value> = Vec::new();
     for (i, g) in generated.into_iter().enumerate() {
         let mut r = KRecord::new(i as u64, g.data, now as f64);
         r.partition_key = g.partition_key;
@@ -267,6 +270,9 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
                 r.seq.clone(),
                 (ds.to_string(), key.as_str().expect("key").to_string()),
             );
+            if ds == "purchases" {
+                purchases_sent.push(v.clone());
+            }
         } else {
             invalid.insert(r.seq.clone());
         }
@@ -477,6 +483,25 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
         pg_rows += rows.len();
     }
     assert_eq!(pg_rows, valid.len());
+    // By value: sampled purchases as sent, in curated Parquet (read by DuckDB) and PostgreSQL.
+    let values = sluice_local::values::check_purchases(
+        &direct,
+        &bucket,
+        &format!("{}purchases/", zones.curated),
+        &[],
+        &pg,
+        &schema,
+        &purchases_sent,
+        500,
+    )
+    .await
+    .expect("value check");
+    assert!(values.sampled > 0, "purchases were sampled");
+    assert!(
+        values.mismatches.is_empty(),
+        "values differ from what was sent: {:?}",
+        &values.mismatches[..values.mismatches.len().min(20)]
+    );
     let verify_secs = t.elapsed().as_secs_f64();
     let total = started.elapsed().as_secs_f64();
 
@@ -512,7 +537,8 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
     println!("  S3 proxy in total:      {s3_total}");
     println!("  PostgreSQL proxy:       {pg_total}");
     println!(
-        "  PostgreSQL: {pg_rows} rows = valid records, each exactly once; verification {verify_secs:.1} s; total {total:.1} s"
+        "  PostgreSQL: {pg_rows} rows = valid records, each exactly once; {} sampled purchases equal what was sent in Parquet (DuckDB) and PostgreSQL; verification {verify_secs:.1} s; total {total:.1} s",
+        values.sampled
     );
     assert!(
         s3_total.injected() > 0 || n < 1_000,
