@@ -26,6 +26,13 @@ test: venv
 	$(CARGO) test --workspace --locked
 	$(MAKE) --no-print-directory infra-test
 
+## unit: formatting, lints, unit tests and the house rules; needs no venv and starts no service
+unit:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) test --workspace --locked --lib --bins --exclude sluice-tests
+	$(CARGO) test --locked -p sluice-tests --test tidy
+
 ## demo: the pipeline end to end on the local stack (N=20000 events by default)
 demo: venv
 	$(CARGO) run --quiet --locked -p sluice-local --bin sluice-demo

@@ -9,6 +9,29 @@ use sluice_core::error::classify_sdk_error;
 
 use crate::error::{Error, Result};
 
+/// Upper bound on one Kinesis or Lambda call attempt, so the command never hangs.
+const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The AWS adapters replay uses, built once from the environment's configuration.
+pub async fn aws_ports() -> anyhow::Result<(aws_sdk_s3::Client, KinesisWriter, LambdaInvoker)> {
+    let sdk = sluice_core::aws::sdk_config().await;
+    let s3 = sluice_core::aws::s3_client(&sdk)?;
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build();
+    let kinesis = aws_sdk_kinesis::config::Builder::from(&sdk)
+        .timeout_config(timeouts.clone())
+        .build();
+    let lambda = aws_sdk_lambda::config::Builder::from(&sdk)
+        .timeout_config(timeouts)
+        .build();
+    Ok((
+        s3,
+        KinesisWriter(aws_sdk_kinesis::Client::from_conf(kinesis)),
+        LambdaInvoker(aws_sdk_lambda::Client::from_conf(lambda)),
+    ))
+}
+
 /// One record to put back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {

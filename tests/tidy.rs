@@ -1,0 +1,92 @@
+//! House rules that check themselves (no services needed; `make unit` runs this too):
+//! every Rust source file opens with a `//!` doc saying what it owns, no test is ignored, and
+//! every Lambda's and the CLI's `main.rs` stays thin (at most 40 lines).
+
+use std::path::{Path, PathBuf};
+
+use sluice_local::workspace_root;
+
+/// Directories that hold no source of ours.
+const SKIP: &[&str] = &[
+    "target",
+    ".git",
+    ".venv",
+    "node_modules",
+    "cdk.out",
+    "corpus",
+];
+/// `main.rs` files bigger than the rule allows, to be split (see ARCHITECTURE.md).
+const LONG_MAINS: &[&str] = &["bench/src/main.rs"];
+const MAX_MAIN_LINES: usize = 40;
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        if path.is_dir() {
+            if !SKIP.contains(&name.as_str()) {
+                sources(&path, out);
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn workspace_sources() -> Vec<(String, String)> {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    files.sort();
+    assert!(files.len() > 50, "found only {} sources", files.len());
+    files
+        .into_iter()
+        .map(|p| {
+            let rel = p
+                .strip_prefix(&root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .to_string();
+            let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            (rel, text)
+        })
+        .collect()
+}
+
+#[test]
+fn every_source_file_says_what_it_owns() {
+    let missing: Vec<String> = workspace_sources()
+        .into_iter()
+        .filter(|(_, text)| !text.trim_start().starts_with("//!"))
+        .map(|(rel, _)| rel)
+        .collect();
+    assert!(missing.is_empty(), "no `//!` module doc: {missing:?}");
+}
+
+#[test]
+fn no_test_is_ignored() {
+    let attr = concat!("#[", "ignore");
+    let found: Vec<String> = workspace_sources()
+        .into_iter()
+        .filter(|(_, text)| text.contains(attr))
+        .map(|(rel, _)| rel)
+        .collect();
+    assert!(found.is_empty(), "ignored tests in {found:?}");
+}
+
+#[test]
+fn every_main_rs_is_thin() {
+    let long: Vec<String> = workspace_sources()
+        .into_iter()
+        .filter(|(rel, _)| rel.ends_with("main.rs") && !LONG_MAINS.contains(&rel.as_str()))
+        .filter(|(_, text)| text.lines().count() > MAX_MAIN_LINES)
+        .map(|(rel, text)| format!("{rel}: {} lines", text.lines().count()))
+        .collect();
+    assert!(
+        long.is_empty(),
+        "main.rs over {MAX_MAIN_LINES} lines: {long:?}"
+    );
+}
