@@ -13,7 +13,8 @@ use crate::kpl;
 use crate::object::{self, coerce_raw, raw_type_name, Doc, Object};
 use crate::schema::{CoerceError, Typed, MIN_EVENT_TIME_MICROS};
 
-/// The classified reasons a record is quarantined.
+/// The classified reasons a record (or, in s3-transform, a whole object) is quarantined: one
+/// enum for both stages, written to quarantine lines as [`RejectKind::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RejectKind {
     CorruptAggregate,
@@ -32,6 +33,18 @@ pub enum RejectKind {
     UnstorableValue,
     /// Nested deeper than [`object::MAX_NESTING`].
     TooDeep,
+    /// A line of a file in raw/ longer than s3-transform's line cap.
+    LineTooLong,
+    /// A CSV row that does not parse or does not match the header.
+    InvalidCsv,
+    /// A whole object over the decompressed-size cap (a gzip bomb, a huge file).
+    TooLarge,
+    /// A whole object that cannot be decompressed (truncated gzip, not gzip).
+    Corrupt,
+    /// A CSV object whose header cannot be read.
+    BadHeader,
+    /// A whole object of a type s3-transform does not read.
+    Unsupported,
 }
 
 impl RejectKind {
@@ -52,6 +65,12 @@ impl RejectKind {
             RejectKind::EventTimeOutOfRange => "event_time_out_of_range",
             RejectKind::UnstorableValue => "unstorable_value",
             RejectKind::TooDeep => "too_deep",
+            RejectKind::LineTooLong => "line_too_long",
+            RejectKind::InvalidCsv => "invalid_csv",
+            RejectKind::TooLarge => "too_large",
+            RejectKind::Corrupt => "corrupt",
+            RejectKind::BadHeader => "bad_header",
+            RejectKind::Unsupported => "unsupported",
         }
     }
 }

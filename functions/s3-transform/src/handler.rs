@@ -15,6 +15,7 @@ use sluice_core::env::Zones;
 use sluice_core::layout::{is_safe_component, output_stem, Partition, UNROUTED};
 use sluice_core::ndjson::{gzip, push_json_line};
 use sluice_core::notify::{decide, S3Input};
+use sluice_core::record::RejectKind;
 use sluice_core::store::{ObjectStore, CONTENT_TYPE_NDJSON_GZ, CONTENT_TYPE_PARQUET};
 use sluice_core::telemetry::Metrics;
 
@@ -171,13 +172,29 @@ async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome,
 
     let Some(ds) = dataset else {
         let reason = "the key names no configured dataset (expected raw/<dataset>/...)";
-        quarantine_object(ctx, key, &quarantine_dir, &stem, "unknown_dataset", reason).await?;
+        quarantine_object(
+            ctx,
+            key,
+            &quarantine_dir,
+            &stem,
+            RejectKind::UnknownDataset,
+            reason,
+        )
+        .await?;
         out.quarantined = Some(reason.into());
         return Ok(out);
     };
     let Some((format, gz)) = format_of(file) else {
         let reason = ObjectError::Unsupported.to_string();
-        quarantine_object(ctx, key, &quarantine_dir, &stem, "unsupported", &reason).await?;
+        quarantine_object(
+            ctx,
+            key,
+            &quarantine_dir,
+            &stem,
+            RejectKind::Unsupported,
+            &reason,
+        )
+        .await?;
         out.quarantined = Some(reason);
         return Ok(out);
     };
@@ -185,10 +202,10 @@ async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome,
     let mut items = Vec::new();
     if let Err(e) = read_object(&body, format, gz, ctx.limits, &mut |i| items.push(i)) {
         let kind = match e {
-            ObjectError::TooLarge(_) => "too_large",
-            ObjectError::Corrupt(_) => "corrupt",
-            ObjectError::BadHeader(_) => "bad_header",
-            ObjectError::Unsupported => "unsupported",
+            ObjectError::TooLarge(_) => RejectKind::TooLarge,
+            ObjectError::Corrupt(_) => RejectKind::Corrupt,
+            ObjectError::BadHeader(_) => RejectKind::BadHeader,
+            ObjectError::Unsupported => RejectKind::Unsupported,
         };
         let reason = e.to_string();
         quarantine_object(ctx, key, &quarantine_dir, &stem, kind, &reason).await?;
@@ -228,7 +245,7 @@ async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome,
             push_json_line(
                 &mut lines,
                 &RejectLine {
-                    error_kind: r.kind,
+                    error_kind: r.kind.as_str(),
                     reason: &r.reason,
                     source: key,
                     line: r.line,
@@ -260,7 +277,7 @@ async fn quarantine_object(
     key: &str,
     dir: &str,
     stem: &str,
-    kind: &str,
+    kind: RejectKind,
     reason: &str,
 ) -> Result<(), TransformError> {
     let body = match ctx.store.get(key).await {
@@ -282,7 +299,7 @@ async fn quarantine_object(
     push_json_line(
         &mut note,
         &ObjectReason {
-            error_kind: kind,
+            error_kind: kind.as_str(),
             reason,
             source: key,
         },
@@ -290,6 +307,6 @@ async fn quarantine_object(
     ctx.store
         .put(&format!("{copy}.reason.json"), note, "application/json")
         .await?;
-    tracing::warn!(key = %key, kind, "object quarantined");
+    tracing::warn!(key = %key, kind = kind.as_str(), "object quarantined");
     Ok(())
 }

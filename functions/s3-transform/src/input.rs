@@ -7,6 +7,8 @@
 
 use std::io::{BufRead, BufReader, Read};
 
+use sluice_core::record::RejectKind;
+
 /// Input formats, by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -74,7 +76,7 @@ pub enum Fields {
 pub struct Item {
     pub line: usize,
     pub payload: Vec<u8>,
-    pub fields: Result<Fields, (&'static str, String)>,
+    pub fields: Result<Fields, (RejectKind, String)>,
 }
 
 struct Capped<R> {
@@ -180,7 +182,7 @@ fn read_json(
                     line: 1,
                     payload: all.clone(),
                     fields: Err((
-                        "invalid_json",
+                        RejectKind::InvalidJson,
                         format!("invalid JSON array at line {}", e.line()),
                     )),
                 });
@@ -238,7 +240,7 @@ fn too_long(line: usize, head: &[u8], max: usize) -> Item {
         line,
         payload: head[..head.len().min(max)].to_vec(),
         fields: Err((
-            "line_too_long",
+            RejectKind::LineTooLong,
             format!("longer than {max} bytes (payload truncated to the first {max})"),
         )),
     }
@@ -298,7 +300,10 @@ fn read_csv(
                     match std::str::from_utf8(v) {
                         Ok(s) => fields.push((h.clone(), s.to_string())),
                         Err(_) => {
-                            bad = Some(("invalid_utf8", format!("column {h:?} is not UTF-8")));
+                            bad = Some((
+                                RejectKind::InvalidUtf8,
+                                format!("column {h:?} is not UTF-8"),
+                            ));
                             break;
                         }
                     }
@@ -322,7 +327,7 @@ fn read_csv(
                     sink(Item {
                         line: n,
                         payload: record.as_slice().to_vec(),
-                        fields: Err(("invalid_csv", csv_reason(&e))),
+                        fields: Err((RejectKind::InvalidCsv, csv_reason(&e))),
                     });
                 }
             },
@@ -418,7 +423,10 @@ mod tests {
         assert_eq!(items[2].line, 3);
         let bad = read(b"[{\"a\":1}, oops]", Format::Json, false, LIMITS).unwrap();
         assert_eq!(bad.len(), 1);
-        assert_eq!(bad[0].fields.as_ref().unwrap_err().0, "invalid_json");
+        assert_eq!(
+            bad[0].fields.as_ref().unwrap_err().0,
+            RejectKind::InvalidJson
+        );
     }
 
     #[test]
@@ -427,7 +435,10 @@ mod tests {
         body.extend_from_slice(b"{\"a\":2}\n");
         let items = read(&gz(&body), Format::Json, true, LIMITS).unwrap();
         assert_eq!(items.len(), 2);
-        assert_eq!(items[0].fields.as_ref().unwrap_err().0, "line_too_long");
+        assert_eq!(
+            items[0].fields.as_ref().unwrap_err().0,
+            RejectKind::LineTooLong
+        );
         assert_eq!(items[0].payload.len(), 64);
         assert_eq!(items[1].line, 2);
         assert!(items[1].fields.is_ok());
@@ -465,7 +476,10 @@ mod tests {
                 ("amount".into(), "2.5".into())
             ]))
         );
-        assert_eq!(items[1].fields.as_ref().unwrap_err().0, "invalid_csv");
+        assert_eq!(
+            items[1].fields.as_ref().unwrap_err().0,
+            RejectKind::InvalidCsv
+        );
         assert!(items[2].fields.is_ok());
     }
 }

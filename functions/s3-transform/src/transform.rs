@@ -86,7 +86,7 @@ pub struct Row {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejected {
     pub line: usize,
-    pub kind: &'static str,
+    pub kind: RejectKind,
     pub reason: String,
     pub payload: Vec<u8>,
 }
@@ -152,17 +152,19 @@ pub fn transform(
                     // The same whole-record rule as kinesis-ingest (files dropped into raw/
                     // did not pass through it).
                     match std::str::from_utf8(&item.payload)
-                        .map_err(|_| ("invalid_utf8", "record is not UTF-8".to_string()))
-                        .and_then(|t| {
-                            record::check_text(t).map_err(|r| (r.kind.as_str(), r.reason))
-                        }) {
+                        .map_err(|_| (RejectKind::InvalidUtf8, "record is not UTF-8".to_string()))
+                        .and_then(|t| record::check_text(t).map_err(|r| (r.kind, r.reason)))
+                    {
                         Ok(()) => transform_one(&ctx, View::Json(&obj), item.line, &mut hours),
                         Err(e) => Err(e),
                     }
                 }
-                Ok(Doc::Other(_)) => Err(("not_an_object", "expected a JSON object".to_string())),
+                Ok(Doc::Other(_)) => Err((
+                    RejectKind::NotAnObject,
+                    "expected a JSON object".to_string(),
+                )),
                 Err(e) => Err((
-                    "invalid_json",
+                    RejectKind::InvalidJson,
                     format!("invalid JSON at column {}", e.column()),
                 )),
             },
@@ -281,7 +283,7 @@ fn transform_one(
     fields: View<'_>,
     line: usize,
     hours: &mut HourCache,
-) -> Result<(Partition, Row), (&'static str, String)> {
+) -> Result<(Partition, Row), (RejectKind, String)> {
     let RowCtx {
         ds,
         cols,
@@ -302,13 +304,12 @@ fn transform_one(
                 _ if ds.event_time == Some(i) => RejectKind::BadEventTime,
                 CoerceError::Unstorable { .. } => RejectKind::UnstorableValue,
                 _ => RejectKind::WrongType,
-            }
-            .as_str();
+            };
             (kind, format!("field {:?}: {e}", f.name))
         })?;
         if v == Typed::Null && f.required {
             return Err((
-                "missing_field",
+                RejectKind::MissingField,
                 format!("required field {:?} is missing or null", f.name),
             ));
         }
@@ -340,7 +341,7 @@ fn transform_one(
         Some(k) => {
             let pos = cols.iter().position(|c| c.field == k);
             pos.and_then(|p| values[p].to_text())
-                .ok_or(("missing_field", "key field is missing".to_string()))?
+                .ok_or((RejectKind::MissingField, "key field is missing".to_string()))?
         }
         None => match &origin {
             Some(o) => format!("{}-{}-{}", o.shard, o.seq, o.sub),
@@ -445,19 +446,19 @@ mod tests {
         assert_eq!(row.values[2], Typed::Str("***@example.com".into()));
         assert_eq!(row.values[3], Typed::Str(key.hash("6421555").into()));
         assert_eq!(row.values[4], Typed::Int(7));
-        assert_eq!(t.rejected[0].kind, "wrong_type");
-        assert_eq!(t.rejected[1].kind, "missing_field");
+        assert_eq!(t.rejected[0].kind, RejectKind::WrongType);
+        assert_eq!(t.rejected[1].kind, RejectKind::MissingField);
         assert_eq!(
             (
                 t.rejected[2].kind,
                 t.rejected[2].line,
                 &t.rejected[2].payload[..]
             ),
-            ("not_an_object", 6, &b"[2]"[..])
+            (RejectKind::NotAnObject, 6, &b"[2]"[..])
         );
         assert_eq!(
             (t.rejected[3].kind, t.rejected[3].line),
-            ("invalid_json", 7)
+            (RejectKind::InvalidJson, 7)
         );
         let p10 = Partition::parse("2025-11-22", "10").unwrap();
         assert_eq!(t.rows[&p10][0].values[2], Typed::Null);
