@@ -10,22 +10,48 @@
 //! unaffected: it is plain single-member gzip.
 
 use libdeflater::{CompressionLvl, Compressor};
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The key under which each raw line carries sluice's metadata.
-pub const META_KEY: &str = "_sluice";
+/// The key under which each raw line carries sluice's metadata (the one reserved field; see
+/// [`crate::config::RESERVED_PREFIX`]).
+pub const META_KEY: &str = crate::config::RESERVED_PREFIX;
 
 /// Deterministic metadata of one raw line: where the record came from, never when it was seen.
-#[derive(Debug, Clone, Copy, Serialize)]
+/// Written by kinesis-ingest, read back by s3-transform ([`LineMeta::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineMeta<'a> {
-    pub shard: &'a str,
-    pub seq: &'a str,
+    #[serde(borrow)]
+    pub shard: Cow<'a, str>,
+    #[serde(borrow)]
+    pub seq: Cow<'a, str>,
     pub sub: u32,
-    pub pk: &'a str,
+    #[serde(borrow, default)]
+    pub pk: Cow<'a, str>,
     /// Kinesis approximate arrival time, RFC 3339 UTC with milliseconds.
-    pub arrival: &'a str,
+    #[serde(borrow, default)]
+    pub arrival: Cow<'a, str>,
+}
+
+impl<'a> LineMeta<'a> {
+    /// The metadata object's JSON text (the raw value of [`META_KEY`]), if well formed.
+    pub fn parse(text: &'a str) -> Option<LineMeta<'a>> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// The record key of a record whose dataset declares no key field: its stream position,
+    /// `<shard>-<seq>-<sub>`, the same for every delivery of the record.
+    pub fn record_key(&self) -> String {
+        format!("{}-{}-{}", self.shard, self.seq, self.sub)
+    }
+
+    /// The arrival time in epoch microseconds, if it parses.
+    pub fn arrival_micros(&self) -> Option<i64> {
+        crate::schema::parse_timestamp(&self.arrival).ok()
+    }
 }
 
 /// Appends `obj_text` (the exact text of one JSON object) with `meta` spliced in as its first
@@ -78,12 +104,27 @@ mod tests {
     use std::io::Read;
 
     const META: LineMeta<'static> = LineMeta {
-        shard: "shardId-000000000000",
-        seq: "49",
+        shard: Cow::Borrowed("shardId-000000000000"),
+        seq: Cow::Borrowed("49"),
         sub: 0,
-        pk: "p\"k",
-        arrival: "2025-11-22T10:00:00.000Z",
+        pk: Cow::Borrowed("p\"k"),
+        arrival: Cow::Borrowed("2025-11-22T10:00:00.000Z"),
     };
+
+    #[test]
+    fn metadata_reads_back_as_written() {
+        let text = serde_json::to_string(&META).expect("json");
+        let back = LineMeta::parse(&text).expect("parses");
+        assert_eq!(back, META);
+        assert_eq!(back.record_key(), "shardId-000000000000-49-0");
+        assert_eq!(back.arrival_micros(), Some(1_763_805_600_000_000));
+        assert!(LineMeta::parse(r#"{"shard":"s"}"#).is_none());
+        let partial = LineMeta::parse(r#"{"shard":"s","seq":"9","sub":2}"#).expect("parses");
+        assert_eq!(
+            (partial.record_key(), partial.arrival_micros()),
+            ("s-9-2".into(), None)
+        );
+    }
 
     fn line(obj: &str) -> String {
         let mut out = Vec::new();

@@ -217,11 +217,11 @@ pub fn plan_batch<'a>(
                     };
                     let g = groups.entry(key).or_default();
                     let meta = LineMeta {
-                        shard: &rec.shard,
-                        seq: &rec.seq,
+                        shard: rec.shard.as_str().into(),
+                        seq: rec.seq.as_str().into(),
                         sub: u.sub,
-                        pk: u.partition_key,
-                        arrival: &arrival,
+                        pk: u.partition_key.into(),
+                        arrival: arrival.as_str().into(),
                     };
                     push_line_with_meta(&mut g.lines, &meta, text)?;
                     g.note(idx, &rec.seq);

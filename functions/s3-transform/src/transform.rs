@@ -14,10 +14,9 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::Value;
 use sluice_core::config::{Dataset, FieldType, PiiRule};
 use sluice_core::layout::{HourCache, Partition};
-use sluice_core::ndjson::META_KEY;
+use sluice_core::ndjson::{LineMeta, META_KEY};
 use sluice_core::object::{self, coerce_raw, Doc, Object};
 use sluice_core::record::{self, RejectKind};
 use sluice_core::schema::{coerce_str, CoerceError, Typed};
@@ -219,32 +218,10 @@ pub fn version(event_micros: i64, arrival_micros: Option<i64>, seq: &str, sub: u
     )
 }
 
-/// What a raw line's `_sluice` metadata says of the record's origin.
-struct Origin {
-    shard: String,
-    seq: String,
-    sub: u64,
-    arrival_micros: Option<i64>,
-}
-
-fn origin(fields: View<'_>) -> Option<Origin> {
+/// A raw line's `_sluice` metadata: where the record came from in the stream.
+fn origin<'a>(fields: View<'a>) -> Option<LineMeta<'a>> {
     let View::Json(m) = fields else { return None };
-    let meta: Value = serde_json::from_str(m.get(META_KEY)?.get()).ok()?;
-    let text = |k: &str| {
-        meta.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    Some(Origin {
-        shard: text("shard"),
-        seq: text("seq"),
-        sub: meta.get("sub").and_then(Value::as_u64).unwrap_or(0),
-        arrival_micros: meta
-            .get("arrival")
-            .and_then(Value::as_str)
-            .and_then(|a| sluice_core::schema::parse_timestamp(a).ok()),
-    })
+    LineMeta::parse(m.get(META_KEY)?.get())
 }
 
 /// A record's fields, as the transform reads them.
@@ -344,14 +321,14 @@ fn transform_one(
                 .ok_or((RejectKind::MissingField, "key field is missing".to_string()))?
         }
         None => match &origin {
-            Some(o) => format!("{}-{}-{}", o.shard, o.seq, o.sub),
+            Some(o) => o.record_key(),
             None => format!("{source_key}#{line}"),
         },
     };
-    let arrival = origin.as_ref().and_then(|o| o.arrival_micros);
+    let arrival = origin.as_ref().and_then(LineMeta::arrival_micros);
     let event = event_time.or(arrival).unwrap_or(0);
     let version = match &origin {
-        Some(o) => version(event, arrival, &o.seq, o.sub),
+        Some(o) => version(event, arrival, &o.seq, u64::from(o.sub)),
         None => version(event, None, "", line as u64),
     };
     Ok((
