@@ -28,6 +28,7 @@ use serde_json::Value;
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
+use sluice_core::layout::is_transform_quarantine;
 use sluice_core::notify::S3Input;
 use sluice_core::store::ObjectStore;
 use sluice_local::clickstream::generate;
@@ -387,7 +388,7 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
         .keys(&bucket, &zones.quarantine)
         .await
         .into_iter()
-        .filter(|k| !k.contains("/objects/") && !k.ends_with(".transform.json.gz"))
+        .filter(|k| !is_transform_quarantine(k))
         .collect();
     for key in &q_keys {
         for line in gunzip(&direct.get(&bucket, key).await).lines() {
@@ -401,7 +402,7 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
         .keys(&bucket, &zones.quarantine)
         .await
         .into_iter()
-        .filter(|k| k.contains("/objects/") || k.ends_with(".transform.json.gz"))
+        .filter(|k| is_transform_quarantine(k))
         .collect();
     assert!(
         transform_quarantine.is_empty(),

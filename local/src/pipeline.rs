@@ -763,10 +763,7 @@ async fn zone(aws: &Aws, prefix: &str, gz: bool) -> ZoneSummary {
 async fn count_ingest_quarantine(aws: &Aws, prefix: &str) -> usize {
     let mut n = 0;
     for key in aws.keys(BUCKET, prefix).await {
-        if key.ends_with(".json.gz")
-            && !key.ends_with(".transform.json.gz")
-            && !key.contains("/objects/")
-        {
+        if key.ends_with(".json.gz") && !sluice_core::layout::is_transform_quarantine(&key) {
             n += gunzip(&aws.get(BUCKET, &key).await).lines().count();
         }
     }

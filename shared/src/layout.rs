@@ -140,6 +140,107 @@ pub fn safe_shard_id(shard: &str) -> &str {
     }
 }
 
+/// A raw object as s3-transform reads its key: `<raw><first>/[dt=../hr=../]...<file>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceKey<'a> {
+    /// The first component below the zone prefix, when the key has one below it (a dataset
+    /// name, if it is configured).
+    pub first: Option<&'a str>,
+    /// The key below the zone prefix.
+    pub rel: &'a str,
+    /// The Hive partition of the key's `dt=`/`hr=` folders, when valid.
+    pub partition: Option<Partition>,
+    /// The last component.
+    pub file: &'a str,
+}
+
+impl<'a> SourceKey<'a> {
+    /// Parses `key` below `prefix` (a key outside it is taken whole).
+    pub fn parse(prefix: &str, key: &'a str) -> SourceKey<'a> {
+        let rel = key.strip_prefix(prefix).unwrap_or(key);
+        let parts: Vec<&str> = rel.split('/').collect();
+        let file = parts.last().copied().unwrap_or("");
+        let first = parts.first().copied().filter(|_| parts.len() >= 2);
+        let mut partition = None;
+        for p in parts.iter().skip(1).take(parts.len().saturating_sub(2)) {
+            if let Some(dt) = p.strip_prefix("dt=") {
+                let hr = parts
+                    .iter()
+                    .find_map(|q| q.strip_prefix("hr="))
+                    .unwrap_or("");
+                partition = Partition::parse(dt, hr);
+            }
+        }
+        SourceKey {
+            first,
+            rel,
+            partition,
+            file,
+        }
+    }
+
+    /// The key below the dataset directory when `first` is a configured dataset, else the
+    /// whole key below the zone: what [`output_stem`] names outputs after.
+    pub fn rel_for(&self, dataset_known: bool) -> &'a str {
+        if dataset_known {
+            self.rel.split_once('/').map_or(self.rel, |(_, r)| r)
+        } else {
+            self.rel
+        }
+    }
+
+    /// Where s3-transform quarantines this object's records or the object itself:
+    /// `<quarantine><dataset>/[dt=../hr=../]`, or `<quarantine>_unrouted/` with no dataset.
+    pub fn quarantine_dir(&self, quarantine_prefix: &str, dataset: Option<&str>) -> String {
+        match (dataset, &self.partition) {
+            (Some(ds), Some(p)) => format!("{quarantine_prefix}{ds}/{}/", p.path()),
+            (Some(ds), None) => format!("{quarantine_prefix}{ds}/"),
+            (None, _) => format!("{quarantine_prefix}{UNROUTED}/"),
+        }
+    }
+}
+
+/// `<curated><dataset>/dt=../hr=../<stem>.parquet`.
+pub fn curated_key(
+    curated_prefix: &str,
+    dataset: &str,
+    partition: &Partition,
+    stem: &str,
+) -> String {
+    object_key(
+        curated_prefix,
+        dataset,
+        partition,
+        &format!("{stem}.parquet"),
+    )
+}
+
+/// The transform quarantine object of a source: `<dir><stem>.transform.json.gz`.
+pub fn transform_quarantine_key(dir: &str, stem: &str) -> String {
+    format!("{dir}{stem}.transform.json.gz")
+}
+
+/// Whether a quarantine key is s3-transform's (a record file or an object copy) rather than
+/// kinesis-ingest's.
+pub fn is_transform_quarantine(key: &str) -> bool {
+    key.ends_with(".transform.json.gz") || key.contains("/objects/")
+}
+
+/// The copy of an unreadable object: `<dir>objects/<name>`, `<name>` the batch file name for
+/// kinesis-ingest's objects, else the stem (which already carries the extension).
+pub fn object_copy_key(dir: &str, file: &str, stem: &str) -> String {
+    let name = match file.strip_prefix(stem) {
+        Some(ext) if ext.starts_with('.') && is_safe_component(file) => file,
+        _ => stem,
+    };
+    format!("{dir}objects/{name}")
+}
+
+/// The reason note beside an object copy.
+pub fn reason_key(copy_key: &str) -> String {
+    format!("{copy_key}.reason.json")
+}
+
 /// First part of every [`output_stem`] that is derived from a key outside kinesis-ingest's
 /// layout; a batch name with this prefix is treated as such a key, so the two forms never meet.
 pub const SOURCE_STEM_PREFIX: &str = "src-";
@@ -400,6 +501,43 @@ mod tests {
             Ok("raw/+.csv")
         );
         assert!(decode_s3_event_key("raw/%FF.csv").is_err());
+    }
+
+    #[test]
+    fn source_keys_and_their_outputs() {
+        let k = SourceKey::parse("raw/", "raw/page_views/dt=2025-11-22/hr=07/s-1-2.json.gz");
+        let p = Partition::parse("2025-11-22", "07");
+        assert_eq!(k.first, Some("page_views"));
+        assert_eq!(k.partition, p);
+        assert_eq!(k.rel_for(true), "dt=2025-11-22/hr=07/s-1-2.json.gz");
+        assert_eq!(
+            k.quarantine_dir("quarantine/", Some("page_views")),
+            "quarantine/page_views/dt=2025-11-22/hr=07/"
+        );
+        assert_eq!(
+            k.quarantine_dir("quarantine/", None),
+            "quarantine/_unrouted/"
+        );
+        let stem = output_stem(k.rel_for(true), k.partition.as_ref());
+        assert_eq!(
+            curated_key("curated/", "page_views", p.as_ref().expect("p"), &stem),
+            "curated/page_views/dt=2025-11-22/hr=07/s-1-2.parquet"
+        );
+        assert_eq!(
+            object_copy_key("q/", k.file, &stem),
+            "q/objects/s-1-2.json.gz"
+        );
+        let dropped = SourceKey::parse("raw/", "raw/page_views/team/x.csv");
+        assert_eq!(dropped.partition, None);
+        let stem = output_stem(dropped.rel_for(true), None);
+        assert_eq!(
+            object_copy_key("q/", dropped.file, &stem),
+            format!("q/objects/{stem}")
+        );
+        assert!(is_transform_quarantine(&transform_quarantine_key(
+            "q/d/", &stem
+        )));
+        assert_eq!(SourceKey::parse("raw/", "raw/x.json").first, None);
     }
 
     #[test]

@@ -12,7 +12,10 @@ use base64::Engine;
 use serde::Serialize;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::layout::{is_safe_component, output_stem, Partition, UNROUTED};
+use sluice_core::layout::{
+    curated_key, object_copy_key, output_stem, reason_key, transform_quarantine_key, Partition,
+    SourceKey,
+};
 use sluice_core::ndjson::{gzip, push_json_line};
 use sluice_core::notify::{decide, S3Input};
 use sluice_core::record::RejectKind;
@@ -139,36 +142,16 @@ async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome,
         key: key.to_string(),
         ..ObjectOutcome::default()
     };
-    let rel = key.strip_prefix(ctx.zones.raw.as_str()).unwrap_or(key);
-    let parts: Vec<&str> = rel.split('/').collect();
-    let file = parts.last().copied().unwrap_or("");
-    let dataset = parts
-        .first()
-        .copied()
-        .filter(|_| parts.len() >= 2)
-        .and_then(|d| ctx.cfg.dataset(d));
-    let mut key_partition = None;
-    for p in parts.iter().skip(1).take(parts.len().saturating_sub(2)) {
-        if let Some(dt) = p.strip_prefix("dt=") {
-            let hr = parts
-                .iter()
-                .find_map(|q| q.strip_prefix("hr="))
-                .unwrap_or("");
-            key_partition = Partition::parse(dt, hr);
-        }
-    }
+    let source = SourceKey::parse(&ctx.zones.raw, key);
+    let dataset = source.first.and_then(|d| ctx.cfg.dataset(d));
+    let key_partition = source.partition.clone();
+    let file = source.file;
     // Outputs are named after the whole key below the dataset directory (the whole key below
     // raw/ when no dataset matches), so distinct sources never share an output key.
-    let rel_to_dataset = match dataset {
-        Some(_) => rel.split_once('/').map_or(rel, |(_, r)| r),
-        None => rel,
-    };
+    let rel_to_dataset = source.rel_for(dataset.is_some());
     let stem = output_stem(rel_to_dataset, key_partition.as_ref());
-    let quarantine_dir = match (dataset, &key_partition) {
-        (Some(ds), Some(p)) => format!("{}{}/{}/", ctx.zones.quarantine, ds.name, p.path()),
-        (Some(ds), None) => format!("{}{}/", ctx.zones.quarantine, ds.name),
-        (None, _) => format!("{}{UNROUTED}/", ctx.zones.quarantine),
-    };
+    let quarantine_dir =
+        source.quarantine_dir(&ctx.zones.quarantine, dataset.map(|d| d.name.as_str()));
 
     let Some(ds) = dataset else {
         let reason = "the key names no configured dataset (expected raw/<dataset>/...)";
@@ -224,12 +207,11 @@ async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome,
     out.duplicates = t.duplicates;
 
     for (partition, rows) in &t.rows {
-        let curated = format!(
-            "{}{}/{}/{}.parquet",
-            ctx.zones.curated,
-            ds.name,
-            partition.path(),
-            output_stem(rel_to_dataset, Some(partition))
+        let curated = curated_key(
+            &ctx.zones.curated,
+            &ds.name,
+            partition,
+            &output_stem(rel_to_dataset, Some(partition)),
         );
         let bytes =
             parquet_out::encode(&cols, rows, key).map_err(|message| TransformError::Parquet {
@@ -253,7 +235,7 @@ async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome,
                 },
             )?;
         }
-        let qkey = format!("{quarantine_dir}{stem}.transform.json.gz");
+        let qkey = transform_quarantine_key(&quarantine_dir, &stem);
         ctx.store
             .put(
                 &qkey,
@@ -285,13 +267,8 @@ async fn quarantine_object(
         Err(sluice_core::Error::NotFound { .. }) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
-    // A batch keeps its file name; any other key's stem already carries its extension.
     let file = key.rsplit('/').next().unwrap_or(stem);
-    let name = match file.strip_prefix(stem) {
-        Some(ext) if ext.starts_with('.') && is_safe_component(file) => file.to_string(),
-        _ => stem.to_string(),
-    };
-    let copy = format!("{dir}objects/{name}");
+    let copy = object_copy_key(dir, file, stem);
     ctx.store
         .put(&copy, body, "application/octet-stream")
         .await?;
@@ -305,7 +282,7 @@ async fn quarantine_object(
         },
     )?;
     ctx.store
-        .put(&format!("{copy}.reason.json"), note, "application/json")
+        .put(&reason_key(&copy), note, "application/json")
         .await?;
     tracing::warn!(key = %key, kind = kind.as_str(), "object quarantined");
     Ok(())
