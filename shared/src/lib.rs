@@ -8,6 +8,7 @@
 //! with its S3 adapter ([`store`]).
 
 pub mod config;
+pub mod dead_letter;
 pub mod env;
 pub mod error;
 pub mod kpl;

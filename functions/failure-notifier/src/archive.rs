@@ -1,4 +1,5 @@
-//! The dead-letter zone: object keys, the archive formats, and building archives (pure).
+//! Building dead-letter archives (pure). The zone's keys and formats are the lake contract's:
+//! `sluice_core::dead_letter`, re-exported here.
 //!
 //! Layout under the dead-letter prefix (`SLUICE_DEAD_LETTER_PREFIX`, default `dead-letter/`):
 //!
@@ -15,9 +16,12 @@
 //! The `sluice` CLI reads these formats back through [`parse_dead_letter`].
 
 use base64::Engine;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
+pub use sluice_core::dead_letter::{
+    parse_dead_letter, ArchivedRecord, AsyncArchive, DeadLetter, KinesisHeader, ParseError,
+    ASYNC_FAILURE, CONTENT_TYPE_GZ, CONTENT_TYPE_JSON, CONTENT_TYPE_TEXT, KINESIS_HEADER,
+    KINESIS_RECORD,
+};
 use sluice_core::layout::is_safe_component;
 use sluice_core::ndjson::{gzip, push_json_line};
 use sluice_core::schema::format_micros;
@@ -25,21 +29,8 @@ use sluice_core::schema::format_micros;
 use crate::error::{Error, Result};
 use crate::failure::{seq_cmp, AsyncFailure, KinesisFailure};
 
-/// `type` of the header line of a Kinesis archive.
-pub const KINESIS_HEADER: &str = "kinesis_failure";
-/// `type` of a record line of a Kinesis archive.
-pub const KINESIS_RECORD: &str = "record";
-/// `type` of an async-invocation archive.
-pub const ASYNC_FAILURE: &str = "async_failure";
 /// gzip level of Kinesis archives.
 const GZIP_LEVEL: u32 = 6;
-
-/// Content type of Kinesis archives.
-pub const CONTENT_TYPE_GZ: &str = "application/x-ndjson+gzip";
-/// Content type of JSON archives.
-pub const CONTENT_TYPE_JSON: &str = "application/json";
-/// Content type of unknown, non-JSON messages.
-pub const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
 
 /// One record read back from a shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,70 +40,6 @@ pub struct FetchedRecord {
     pub data: Vec<u8>,
     /// Approximate arrival, epoch microseconds (millisecond precision).
     pub arrival_micros: i64,
-}
-
-/// The first line of a Kinesis archive: the failure context and what was archived.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KinesisHeader {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub stream_arn: String,
-    pub stream: String,
-    pub shard: String,
-    pub start_seq: String,
-    pub end_seq: String,
-    pub condition: String,
-    pub request_id: String,
-    pub function_arn: String,
-    pub approximate_invoke_count: Option<u64>,
-    /// When Lambda discarded the batch (the failure record's timestamp).
-    pub failed_at: String,
-    pub first_arrival: Option<String>,
-    pub last_arrival: Option<String>,
-    /// Records in the discarded batch, as Lambda reported it.
-    pub batch_size: Option<u64>,
-    /// Record lines that follow this header.
-    pub records_archived: u64,
-    /// Records of the batch that could not be read back (trimmed or unreadable); `None` when
-    /// the batch size is unknown and nothing indicates a gap.
-    pub records_missing: Option<u64>,
-    /// Why records are missing, when they are.
-    pub missing_reason: Option<String>,
-    pub response_context: Value,
-}
-
-/// One record line of a Kinesis archive.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArchivedRecord {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub seq: String,
-    pub partition_key: String,
-    /// Kinesis approximate arrival time, RFC 3339 UTC with milliseconds.
-    pub arrival: String,
-    pub data_b64: String,
-}
-
-impl ArchivedRecord {
-    /// The record's bytes.
-    pub fn data(&self) -> std::result::Result<Vec<u8>, base64::DecodeError> {
-        base64::engine::general_purpose::STANDARD.decode(&self.data_b64)
-    }
-}
-
-/// An async-invocation archive.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AsyncArchive {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub function: String,
-    pub function_arn: String,
-    pub request_id: String,
-    pub condition: String,
-    pub approximate_invoke_count: Option<u64>,
-    pub failed_at: String,
-    /// The failure record exactly as received (`requestPayload` is the original event).
-    pub record: Value,
 }
 
 /// What reading a range back gave: the records, or why they could not be read at all.
@@ -138,9 +65,12 @@ pub struct Archive {
 
 /// The key of a Kinesis archive.
 pub fn kinesis_key(prefix: &str, f: &KinesisFailure) -> String {
-    format!(
-        "{prefix}kinesis/{}/{}/{}-{}.json.gz",
-        f.stream, f.shard_id, f.start_sequence_number, f.end_sequence_number
+    sluice_core::dead_letter::kinesis_key(
+        prefix,
+        &f.stream,
+        &f.shard_id,
+        &f.start_sequence_number,
+        &f.end_sequence_number,
     )
 }
 
@@ -238,9 +168,11 @@ pub fn async_archive(prefix: &str, f: &AsyncFailure) -> Result<Archive> {
     let mut body = serde_json::to_vec(&doc).map_err(|e| Error::Encode(e.to_string()))?;
     body.push(b'\n');
     Ok(Archive {
-        key: format!(
-            "{prefix}{}/dt={}/{}.json",
-            f.function, f.date, f.context.request_id
+        key: sluice_core::dead_letter::async_key(
+            prefix,
+            &f.function,
+            &f.date,
+            &f.context.request_id,
         ),
         body,
         content_type: CONTENT_TYPE_JSON,
@@ -258,94 +190,19 @@ pub fn unknown_archive(prefix: &str, message_id: Option<&str>, body: &str) -> Ar
         _ => format!("sha256-{:x}", Sha256::digest(body.as_bytes())),
     };
     let is_json = serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok();
-    let (ext, content_type) = if is_json {
-        ("json", CONTENT_TYPE_JSON)
+    let content_type = if is_json {
+        CONTENT_TYPE_JSON
     } else {
-        ("txt", CONTENT_TYPE_TEXT)
+        CONTENT_TYPE_TEXT
     };
     Archive {
-        key: format!("{prefix}unknown/{id}.{ext}"),
+        key: sluice_core::dead_letter::unknown_key(prefix, &id, is_json),
         body: body.as_bytes().to_vec(),
         content_type,
         records: 1,
         missing: None,
         missing_reason: None,
     }
-}
-
-/// A dead letter read back from the zone.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DeadLetter {
-    Kinesis {
-        header: Box<KinesisHeader>,
-        records: Vec<ArchivedRecord>,
-    },
-    Async(AsyncArchive),
-    /// An unrecognised message: it cannot be replayed automatically.
-    Unknown,
-}
-
-/// Why a dead letter could not be read back.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key} is not a sluice dead letter: {reason}")]
-pub struct ParseError {
-    pub key: String,
-    pub reason: String,
-}
-
-/// Parses a dead-letter object by its key (relative to nothing: the full key) and bytes.
-pub fn parse_dead_letter(
-    prefix: &str,
-    key: &str,
-    bytes: &[u8],
-) -> std::result::Result<DeadLetter, ParseError> {
-    let err = |reason: String| ParseError {
-        key: key.to_string(),
-        reason,
-    };
-    let rel = key.strip_prefix(prefix).ok_or_else(|| {
-        err(format!(
-            "the key is outside the dead-letter prefix {prefix}"
-        ))
-    })?;
-    if rel.starts_with("unknown/") {
-        return Ok(DeadLetter::Unknown);
-    }
-    if rel.starts_with("kinesis/") && key.ends_with(".json.gz") {
-        let mut text = String::new();
-        use std::io::Read;
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_string(&mut text)
-            .map_err(|e| err(format!("not gzip text: {e}")))?;
-        let mut lines = text.lines();
-        let header: KinesisHeader = lines
-            .next()
-            .ok_or_else(|| err("empty archive".into()))
-            .and_then(|l| serde_json::from_str(l).map_err(|e| err(format!("header: {e}"))))?;
-        if header.kind != KINESIS_HEADER {
-            return Err(err(format!("header type is {:?}", header.kind)));
-        }
-        let records = lines
-            .enumerate()
-            .map(|(i, l)| {
-                serde_json::from_str::<ArchivedRecord>(l)
-                    .map_err(|e| err(format!("line {}: {e}", i + 2)))
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        return Ok(DeadLetter::Kinesis {
-            header: Box::new(header),
-            records,
-        });
-    }
-    if key.ends_with(".json") {
-        let doc: AsyncArchive =
-            serde_json::from_slice(bytes).map_err(|e| err(format!("async archive: {e}")))?;
-        if doc.kind != ASYNC_FAILURE {
-            return Err(err(format!("type is {:?}", doc.kind)));
-        }
-        return Ok(DeadLetter::Async(doc));
-    }
-    Err(err("unrecognised key layout".into()))
 }
 
 #[cfg(test)]

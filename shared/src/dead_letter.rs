@@ -1,0 +1,184 @@
+//! The dead-letter zone's contract: its keys and archive formats, written by failure-notifier
+//! and read back by the `sluice` CLI ([`parse_dead_letter`]).
+//!
+//! Layout under the dead-letter prefix (`SLUICE_DEAD_LETTER_PREFIX`, default `dead-letter/`):
+//!
+//! - `kinesis/<stream>/<shard>/<start>-<end>.json.gz`: gzip NDJSON. The first line is a
+//!   [`KinesisHeader`] (`"type":"kinesis_failure"`: the failure context and how many records
+//!   were archived or are missing, and why); every further line is one [`ArchivedRecord`]
+//!   (`"type":"record"`: sequence number, partition key, arrival time, data in base64).
+//! - `<function>/dt=YYYY-MM-DD/<requestId>.json`: an [`AsyncArchive`], the failure record
+//!   as received plus its summary; `dt` is the failure record's own timestamp.
+//! - `unknown/<messageId>.json` (or `.txt` when the body is not JSON): the SQS body verbatim.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `type` of the header line of a Kinesis archive.
+pub const KINESIS_HEADER: &str = "kinesis_failure";
+/// `type` of a record line of a Kinesis archive.
+pub const KINESIS_RECORD: &str = "record";
+/// `type` of an async-invocation archive.
+pub const ASYNC_FAILURE: &str = "async_failure";
+/// Content type of Kinesis archives.
+pub const CONTENT_TYPE_GZ: &str = "application/x-ndjson+gzip";
+/// Content type of JSON archives.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// Content type of unknown, non-JSON messages.
+pub const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
+
+/// The key of a Kinesis archive: `<prefix>kinesis/<stream>/<shard>/<start>-<end>.json.gz`.
+pub fn kinesis_key(prefix: &str, stream: &str, shard: &str, start: &str, end: &str) -> String {
+    format!("{prefix}kinesis/{stream}/{shard}/{start}-{end}.json.gz")
+}
+
+/// The key of an async-invocation archive: `<prefix><function>/dt=<date>/<requestId>.json`.
+pub fn async_key(prefix: &str, function: &str, date: &str, request_id: &str) -> String {
+    format!("{prefix}{function}/dt={date}/{request_id}.json")
+}
+
+/// The key of an unrecognised message: `<prefix>unknown/<id>.<json|txt>`.
+pub fn unknown_key(prefix: &str, id: &str, is_json: bool) -> String {
+    let ext = if is_json { "json" } else { "txt" };
+    format!("{prefix}unknown/{id}.{ext}")
+}
+
+/// The first line of a Kinesis archive: the failure context and what was archived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KinesisHeader {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub stream_arn: String,
+    pub stream: String,
+    pub shard: String,
+    pub start_seq: String,
+    pub end_seq: String,
+    pub condition: String,
+    pub request_id: String,
+    pub function_arn: String,
+    pub approximate_invoke_count: Option<u64>,
+    /// When Lambda discarded the batch (the failure record's timestamp).
+    pub failed_at: String,
+    pub first_arrival: Option<String>,
+    pub last_arrival: Option<String>,
+    /// Records in the discarded batch, as Lambda reported it.
+    pub batch_size: Option<u64>,
+    /// Record lines that follow this header.
+    pub records_archived: u64,
+    /// Records of the batch that could not be read back (trimmed or unreadable); `None` when
+    /// the batch size is unknown and nothing indicates a gap.
+    pub records_missing: Option<u64>,
+    /// Why records are missing, when they are.
+    pub missing_reason: Option<String>,
+    pub response_context: Value,
+}
+
+/// One record line of a Kinesis archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchivedRecord {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub seq: String,
+    pub partition_key: String,
+    /// Kinesis approximate arrival time, RFC 3339 UTC with milliseconds.
+    pub arrival: String,
+    pub data_b64: String,
+}
+
+impl ArchivedRecord {
+    /// The record's bytes.
+    pub fn data(&self) -> std::result::Result<Vec<u8>, base64::DecodeError> {
+        base64::engine::general_purpose::STANDARD.decode(&self.data_b64)
+    }
+}
+
+/// An async-invocation archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AsyncArchive {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: String,
+    pub function_arn: String,
+    pub request_id: String,
+    pub condition: String,
+    pub approximate_invoke_count: Option<u64>,
+    pub failed_at: String,
+    /// The failure record exactly as received (`requestPayload` is the original event).
+    pub record: Value,
+}
+
+/// A dead letter read back from the zone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeadLetter {
+    Kinesis {
+        header: Box<KinesisHeader>,
+        records: Vec<ArchivedRecord>,
+    },
+    Async(AsyncArchive),
+    /// An unrecognised message: it cannot be replayed automatically.
+    Unknown,
+}
+
+/// Why a dead letter could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} is not a sluice dead letter: {reason}")]
+pub struct ParseError {
+    pub key: String,
+    pub reason: String,
+}
+
+/// Parses a dead-letter object by its key (relative to nothing: the full key) and bytes.
+pub fn parse_dead_letter(
+    prefix: &str,
+    key: &str,
+    bytes: &[u8],
+) -> std::result::Result<DeadLetter, ParseError> {
+    let err = |reason: String| ParseError {
+        key: key.to_string(),
+        reason,
+    };
+    let rel = key.strip_prefix(prefix).ok_or_else(|| {
+        err(format!(
+            "the key is outside the dead-letter prefix {prefix}"
+        ))
+    })?;
+    if rel.starts_with("unknown/") {
+        return Ok(DeadLetter::Unknown);
+    }
+    if rel.starts_with("kinesis/") && key.ends_with(".json.gz") {
+        let mut text = String::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_string(&mut text)
+            .map_err(|e| err(format!("not gzip text: {e}")))?;
+        let mut lines = text.lines();
+        let header: KinesisHeader = lines
+            .next()
+            .ok_or_else(|| err("empty archive".into()))
+            .and_then(|l| serde_json::from_str(l).map_err(|e| err(format!("header: {e}"))))?;
+        if header.kind != KINESIS_HEADER {
+            return Err(err(format!("header type is {:?}", header.kind)));
+        }
+        let records = lines
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str::<ArchivedRecord>(l)
+                    .map_err(|e| err(format!("line {}: {e}", i + 2)))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        return Ok(DeadLetter::Kinesis {
+            header: Box::new(header),
+            records,
+        });
+    }
+    if key.ends_with(".json") {
+        let doc: AsyncArchive =
+            serde_json::from_slice(bytes).map_err(|e| err(format!("async archive: {e}")))?;
+        if doc.kind != ASYNC_FAILURE {
+            return Err(err(format!("type is {:?}", doc.kind)));
+        }
+        return Ok(DeadLetter::Async(doc));
+    }
+    Err(err("unrecognised key layout".into()))
+}
