@@ -61,14 +61,7 @@ impl Error {
     }
 }
 
-impl From<Error> for lambda_runtime::Diagnostic {
-    fn from(e: Error) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: format!("sluice.{}", e.kind()),
-            error_message: e.to_string(),
-        }
-    }
-}
+sluice_core::lambda_diagnostic!(Error);
 
 #[cfg(test)]
 mod tests {

@@ -146,15 +146,7 @@ pub fn is_retryable_glue_code(code: &str) -> bool {
     )
 }
 
-impl From<CatalogError> for lambda_runtime::Diagnostic {
-    /// Reports the error to Lambda with its kind as the error type (`sluice.incompatible_schema`).
-    fn from(e: CatalogError) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: format!("sluice.{}", e.kind()),
-            error_message: e.to_string(),
-        }
-    }
-}
+sluice_core::lambda_diagnostic!(CatalogError);
 
 #[cfg(test)]
 mod tests {

@@ -89,11 +89,4 @@ fn describe(e: &tokio_postgres::Error) -> String {
     s
 }
 
-impl From<TransformError> for lambda_runtime::Diagnostic {
-    fn from(e: TransformError) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: format!("sluice.{}", e.kind()),
-            error_message: e.to_string(),
-        }
-    }
-}
+sluice_core::lambda_diagnostic!(TransformError);
