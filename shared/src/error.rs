@@ -181,6 +181,23 @@ where
     }
 }
 
+/// Implements `From<$error> for lambda_runtime::Diagnostic` for a crate's error enum: the error
+/// type is `sluice.<kind()>`, the message its `Display` (which never carries payload values).
+/// One definition for every function crate, which must depend on `lambda_runtime`.
+#[macro_export]
+macro_rules! lambda_diagnostic {
+    ($error:ty) => {
+        impl From<$error> for lambda_runtime::Diagnostic {
+            fn from(e: $error) -> Self {
+                lambda_runtime::Diagnostic {
+                    error_type: format!("sluice.{}", e.kind()),
+                    error_message: e.to_string(),
+                }
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,21 +222,4 @@ mod tests {
         .is_retryable());
         assert_eq!(s(true).kind(), "storage");
     }
-}
-
-/// Implements `From<$error> for lambda_runtime::Diagnostic` for a crate's error enum: the error
-/// type is `sluice.<kind()>`, the message its `Display` (which never carries payload values).
-/// One definition for every function crate, which must depend on `lambda_runtime`.
-#[macro_export]
-macro_rules! lambda_diagnostic {
-    ($error:ty) => {
-        impl From<$error> for lambda_runtime::Diagnostic {
-            fn from(e: $error) -> Self {
-                lambda_runtime::Diagnostic {
-                    error_type: format!("sluice.{}", e.kind()),
-                    error_message: e.to_string(),
-                }
-            }
-        }
-    };
 }
