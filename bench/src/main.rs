@@ -478,8 +478,8 @@ fn function_env(cmd: &mut Command, api: &str, bucket: &str, endpoint: &str) {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_SESSION_TOKEN", "test")
         .env("AWS_ENDPOINT_URL", endpoint)
-        .env("SLUICE_CONFIG", root.join("pipeline.toml"))
-        .env("SLUICE_BUCKET", bucket)
+        .env(sluice_core::env::CONFIG, root.join("pipeline.toml"))
+        .env(sluice_core::env::BUCKET, bucket)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

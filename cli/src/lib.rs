@@ -47,7 +47,7 @@ pub struct ReplayArgs {
     /// The dead-letter prefix of the bucket.
     #[arg(
         long,
-        env = "SLUICE_DEAD_LETTER_PREFIX",
+        env = sluice_core::env::DEAD_LETTER_PREFIX,
         default_value = "dead-letter/"
     )]
     pub dead_letter_prefix: String,

@@ -21,6 +21,8 @@ pub const CURATED_PREFIX: &str = "SLUICE_CURATED_PREFIX";
 pub const DEAD_LETTER_PREFIX: &str = "SLUICE_DEAD_LETTER_PREFIX";
 /// Upper bound on concurrent object writes in one invocation (default 8).
 pub const MAX_CONCURRENCY: &str = "SLUICE_MAX_CONCURRENCY";
+/// CloudWatch namespace of the EMF metrics (default `sluice`).
+pub const METRICS_NAMESPACE: &str = "SLUICE_METRICS_NAMESPACE";
 
 /// A required environment variable.
 pub fn env_required(name: &str) -> Result<String> {

@@ -64,7 +64,7 @@ impl Metrics {
     /// New metrics for `function`, dimensioned by it.
     pub fn new(function: &str) -> Self {
         Metrics {
-            namespace: std::env::var("SLUICE_METRICS_NAMESPACE")
+            namespace: std::env::var(crate::env::METRICS_NAMESPACE)
                 .unwrap_or_else(|_| DEFAULT_NAMESPACE.to_string()),
             function: function.to_string(),
             values: Vec::new(),
