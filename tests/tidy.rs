@@ -90,3 +90,87 @@ fn every_main_rs_is_thin() {
         "main.rs over {MAX_MAIN_LINES} lines: {long:?}"
     );
 }
+
+/// The TOML example in README.md's "Pipeline config" section.
+fn readme_config_example() -> String {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
+    let section = readme
+        .split("## Pipeline config")
+        .nth(1)
+        .expect("a Pipeline config section");
+    let block = section
+        .split("```toml")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a toml block in it");
+    block.to_string()
+}
+
+/// Field names of the config structs users write (`shared/src/config.rs`), as TOML spells
+/// them (serde `rename`s applied).
+fn config_struct_fields() -> Vec<String> {
+    let text =
+        std::fs::read_to_string(workspace_root().join("shared/src/config.rs")).expect("config.rs");
+    let mut fields = Vec::new();
+    let mut inside = false;
+    let mut rename: Option<String> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("struct Raw")
+            || t.starts_with("pub struct CatalogConfig")
+            || t.starts_with("pub struct WarehouseConfig")
+        {
+            inside = true;
+            continue;
+        }
+        if inside && t == "}" {
+            inside = false;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if let Some(r) = t.split("rename = \"").nth(1) {
+            rename = r.split('"').next().map(str::to_string);
+            continue;
+        }
+        if t.starts_with("//") || t.starts_with("#[") || t.is_empty() {
+            continue;
+        }
+        let name = t.trim_start_matches("pub ").split(':').next().unwrap_or("");
+        fields.push(rename.take().unwrap_or_else(|| name.to_string()));
+    }
+    fields
+}
+
+#[test]
+fn the_readme_config_reference_matches_the_config_structs() {
+    let example = readme_config_example();
+    // Every field the README shows exists (the structs refuse unknown fields)...
+    sluice_core::config::PipelineConfig::from_toml(&example)
+        .unwrap_or_else(|e| panic!("README's config example is refused: {e}"));
+    // ...and every field the structs accept is shown.
+    let fields = config_struct_fields();
+    for f in [
+        "dataset",
+        "routing_field",
+        "partition_projection",
+        "schema",
+        "type",
+        "pii",
+    ] {
+        assert!(fields.iter().any(|x| x == f), "{f} not found in {fields:?}");
+    }
+    let missing: Vec<&String> = fields
+        .iter()
+        .filter(|f| {
+            !example.contains(&format!("{f} ="))
+                && !example.contains(&format!("[{f}]"))
+                && !example.contains(&format!("[[{f}]]"))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "config fields missing from README's example: {missing:?}"
+    );
+}

@@ -197,49 +197,79 @@ impl PiiRule {
     }
 }
 
-// ----- raw (serde) shapes -----
+// ----- raw (serde) shapes: what users write -----
+//
+// These are the TOML tables a pipeline config holds, documented field by field; README.md's
+// "Pipeline config" reference is checked against them (`tests/tidy.rs`). `CatalogConfig` and
+// `WarehouseConfig` above are written as they are.
 
+/// The whole document.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    /// `[pipeline]`: routing and limits (required).
     pipeline: RawPipeline,
+    /// `[catalog]`: the Glue Data Catalog (optional).
     #[serde(default)]
     catalog: CatalogConfig,
+    /// `[warehouse]`: PostgreSQL (optional).
     #[serde(default)]
     warehouse: WarehouseConfig,
+    /// `[[dataset]]`, one table per business system; at least one.
     #[serde(default, rename = "dataset")]
     datasets: Vec<RawDataset>,
 }
 
+/// `[pipeline]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPipeline {
+    /// The record field whose value selects the dataset (`"type"`).
     routing_field: String,
+    /// Records larger than this many bytes (after KPL de-aggregation) are quarantined
+    /// (`oversized`); default 1 MiB, Kinesis' own limit.
     max_record_bytes: Option<usize>,
+    /// Event times more than this many seconds after the record's arrival are rejected;
+    /// default one day.
     max_future_skew_secs: Option<i64>,
+    /// gzip level 0-9 of raw and quarantine objects; default 6.
     gzip_level: Option<u32>,
 }
 
+/// `[[dataset]]`: one kind of business record.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDataset {
+    /// `[a-z][a-z0-9_]*`, at most 63 characters: used in prefixes, table names and metrics.
     name: String,
+    /// The routing-field value that selects this dataset; default: the name.
     route: Option<String>,
+    /// A required `string` or `int` field that identifies a record (the upsert key); default:
+    /// the record's shard id, sequence number and sub-record index.
     key: Option<String>,
+    /// A required `timestamp` field that partitions the data (`dt=`/`hr=`) and ranks versions;
+    /// default: the arrival time.
     event_time: Option<String>,
+    /// The schema, in column order: see [`RawField`].
     #[serde(default)]
     fields: Vec<RawField>,
+    /// PII rule per field name: `hash`, `redact`, `mask_email`, `truncate_ip` or `drop`.
     #[serde(default)]
     pii: BTreeMap<String, PiiRule>,
 }
 
+/// One entry of `fields = [...]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawField {
+    /// The key in the JSON record (or the CSV header).
     name: String,
+    /// The column name in Parquet, PostgreSQL and Glue; default: the name.
     column: Option<String>,
+    /// `string`, `int`, `float`, `bool`, `timestamp`, `date` or `json`.
     #[serde(rename = "type")]
     ty: FieldType,
+    /// Whether a record without the field (or with null or empty text) is rejected.
     #[serde(default)]
     required: bool,
 }
