@@ -16,7 +16,9 @@ pub mod pipeline;
 pub mod postgres;
 pub mod readers;
 pub mod services;
+mod setup;
 pub mod stream;
+pub mod summary;
 pub mod values;
 
 pub use aws::{gunzip, Aws};

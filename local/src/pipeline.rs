@@ -9,15 +9,9 @@
 //! table, so the failure path runs end to end every time.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
-use aws_sdk_s3::types::{
-    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-    QueueConfiguration, S3KeyFilter,
-};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use sluice_core::aws::S3Store;
@@ -25,18 +19,21 @@ use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_core::notify::S3Input;
 
-use crate::clickstream::{generate, Generated};
+use crate::clickstream::generate;
 use crate::events::{async_failure_json, sqs_event_json, SqsMessage};
-use crate::{gunzip, Aws, Pg};
+use crate::setup::{put_records, setup};
+use crate::summary::{count_ingest_quarantine, glue_tables, zone};
+pub use crate::summary::{Summary, TableSummary, ZoneSummary};
+use crate::{Aws, Pg};
 
-const STREAM: &str = "sluice-events";
-const BUCKET: &str = "sluice-demo";
-const RAW_QUEUE: &str = "sluice-raw-notifications";
-const CURATED_QUEUE: &str = "sluice-curated-notifications";
-const FAILURE_QUEUE: &str = "sluice-on-failure";
-const ALERT_TOPIC: &str = "sluice-alerts";
-const ALERT_QUEUE: &str = "sluice-alerts-inbox";
-const ACCOUNT: &str = "123456789012";
+pub(crate) const STREAM: &str = "sluice-events";
+pub(crate) const BUCKET: &str = "sluice-demo";
+pub(crate) const RAW_QUEUE: &str = "sluice-raw-notifications";
+pub(crate) const CURATED_QUEUE: &str = "sluice-curated-notifications";
+pub(crate) const FAILURE_QUEUE: &str = "sluice-on-failure";
+pub(crate) const ALERT_TOPIC: &str = "sluice-alerts";
+pub(crate) const ALERT_QUEUE: &str = "sluice-alerts-inbox";
+pub(crate) const ACCOUNT: &str = "123456789012";
 const PUT_RECORDS_MAX: usize = 500;
 /// Lambda retries a failed asynchronous invocation twice.
 const ASYNC_ATTEMPTS: usize = 3;
@@ -65,101 +62,12 @@ impl Default for Options {
     }
 }
 
-/// Counts of one zone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ZoneSummary {
-    pub objects: usize,
-    pub records: usize,
-    pub json_bytes: usize,
-    pub stored_bytes: usize,
-}
-
-/// One Glue table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableSummary {
-    pub name: String,
-    pub columns: Vec<String>,
-    pub partitions: usize,
-}
-
-/// What the run did; [`Summary::reconcile`] says whether every record is accounted for.
-#[derive(Debug, Clone, Default)]
-pub struct Summary {
-    pub produced: usize,
-    pub produced_valid: usize,
-    pub ingest_batches: usize,
-    pub ingest_retries: usize,
-    pub raw: ZoneSummary,
-    pub quarantine: ZoneSummary,
-    pub quarantine_ingest: usize,
-    pub curated_rows: usize,
-    pub curated: ZoneSummary,
-    pub transform_rejected: usize,
-    pub transform_duplicates: usize,
-    pub pg_rows: BTreeMap<String, i64>,
-    pub tables: Vec<TableSummary>,
-    pub notifications_skipped: BTreeMap<String, usize>,
-    pub failures_archived: usize,
-    pub dead_letters: Vec<String>,
-    pub alerts_received: usize,
-    pub purchases_per_hour: Vec<(String, i64, f64)>,
-    /// Sent purchases compared by value with curated Parquet (DuckDB) and PostgreSQL.
-    pub values: crate::values::ValueCheck,
-    pub ingest_secs: f64,
-    pub total_secs: f64,
-}
-
-impl Summary {
-    /// Every record accounted for: produced = raw + quarantined; raw = curated + rejected +
-    /// duplicates; PostgreSQL rows = curated rows; the drill's failure archived and alerted.
-    pub fn reconcile(&self) -> Result<()> {
-        let pg: i64 = self.pg_rows.values().sum();
-        let checks = [
-            (
-                self.produced == self.raw.records + self.quarantine_ingest,
-                "produced = raw + quarantined",
-            ),
-            (
-                self.raw.records == self.produced_valid,
-                "raw = valid records produced",
-            ),
-            (
-                self.raw.records
-                    == self.curated_rows + self.transform_rejected + self.transform_duplicates,
-                "raw = curated + rejected by transform + duplicates",
-            ),
-            (
-                pg == self.curated_rows as i64,
-                "PostgreSQL rows = curated rows",
-            ),
-            (
-                self.failures_archived >= 1 && self.alerts_received >= 1,
-                "the drill's failure was archived and alerted",
-            ),
-            (
-                self.values.sampled > 0 && self.values.mismatches.is_empty(),
-                "sampled purchases equal what was sent, in Parquet (DuckDB) and PostgreSQL",
-            ),
-        ];
-        let failed: Vec<&str> = checks
-            .iter()
-            .filter(|(ok, _)| !ok)
-            .map(|(_, what)| *what)
-            .collect();
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            bail!("counts do not reconcile: {}", failed.join("; "))
-        }
-    }
-}
-
 /// The drill's deliberately conflicting curated file (its `amount` is a string).
 const DRILL_KEY: &str = "curated/purchases/dt=2023-11-14/hr=22/drill.parquet";
 /// Purchases compared by value in every run.
 const VALUE_SAMPLE: usize = 200;
 
-fn queue_arn(name: &str) -> String {
+pub(crate) fn queue_arn(name: &str) -> String {
     format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{name}")
 }
 
@@ -312,10 +220,10 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
     sum.alerts_received = count_messages(aws, ALERT_QUEUE).await?;
 
     // What landed.
-    sum.raw = zone(aws, &zones.raw, true).await;
-    sum.quarantine = zone(aws, &zones.quarantine, true).await;
-    sum.quarantine_ingest = count_ingest_quarantine(aws, &zones.quarantine).await;
-    sum.curated = zone(aws, &zones.curated, false).await;
+    sum.raw = zone(aws, BUCKET, &zones.raw, true).await;
+    sum.quarantine = zone(aws, BUCKET, &zones.quarantine, true).await;
+    sum.quarantine_ingest = count_ingest_quarantine(aws, BUCKET, &zones.quarantine).await;
+    sum.curated = zone(aws, BUCKET, &zones.curated, false).await;
     sum.curated.records = sum.curated_rows;
     let client = pg.client().await?;
     for ds in &cfg.datasets {
@@ -366,144 +274,6 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
     sum.tables = glue_tables(aws, &cfg.catalog.database).await?;
     sum.total_secs = started.elapsed().as_secs_f64();
     Ok(sum)
-}
-
-async fn setup(aws: &Aws, cfg: &PipelineConfig, opts: &Options) -> Result<()> {
-    aws.s3
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .context("create bucket")?;
-    for q in [RAW_QUEUE, CURATED_QUEUE, FAILURE_QUEUE, ALERT_QUEUE] {
-        aws.sqs
-            .create_queue()
-            .queue_name(q)
-            .send()
-            .await
-            .with_context(|| format!("create queue {q}"))?;
-    }
-    let topic = aws
-        .sns
-        .create_topic()
-        .name(ALERT_TOPIC)
-        .send()
-        .await
-        .context("create topic")?;
-    aws.sns
-        .subscribe()
-        .topic_arn(topic.topic_arn().unwrap_or_default())
-        .protocol("sqs")
-        .endpoint(queue_arn(ALERT_QUEUE))
-        .send()
-        .await
-        .context("subscribe alert inbox")?;
-    aws.glue
-        .create_database()
-        .database_input(
-            aws_sdk_glue::types::DatabaseInput::builder()
-                .name(&cfg.catalog.database)
-                .description("sluice demo lake")
-                .build()
-                .context("database input")?,
-        )
-        .send()
-        .await
-        .context("create glue database")?;
-    let rule = |prefix: &str| -> Result<NotificationConfigurationFilter> {
-        Ok(NotificationConfigurationFilter::builder()
-            .key(
-                S3KeyFilter::builder()
-                    .filter_rules(
-                        FilterRule::builder()
-                            .name(FilterRuleName::Prefix)
-                            .value(prefix)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build())
-    };
-    let notifications = NotificationConfiguration::builder()
-        .queue_configurations(
-            QueueConfiguration::builder()
-                .id("raw-to-transform")
-                .queue_arn(queue_arn(RAW_QUEUE))
-                .events(Event::S3ObjectCreated)
-                .filter(rule("raw/")?)
-                .build()
-                .context("queue configuration")?,
-        )
-        .queue_configurations(
-            QueueConfiguration::builder()
-                .id("curated-to-catalog")
-                .queue_arn(queue_arn(CURATED_QUEUE))
-                .events(Event::S3ObjectCreated)
-                .filter(rule("curated/")?)
-                .build()
-                .context("queue configuration")?,
-        )
-        .build();
-    aws.s3
-        .put_bucket_notification_configuration()
-        .bucket(BUCKET)
-        .notification_configuration(notifications)
-        .send()
-        .await
-        .context("configure bucket notifications")?;
-    aws.kinesis
-        .create_stream()
-        .stream_name(STREAM)
-        .shard_count(opts.shards)
-        .send()
-        .await
-        .context("create stream")?;
-    for _ in 0..100 {
-        let d = aws
-            .kinesis
-            .describe_stream_summary()
-            .stream_name(STREAM)
-            .send()
-            .await?;
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("stream {STREAM} did not become active")
-}
-
-async fn put_records(aws: &Aws, chunk: &[Generated]) -> Result<()> {
-    let mut pending: Vec<PutRecordsRequestEntry> = chunk
-        .iter()
-        .map(|e| {
-            PutRecordsRequestEntry::builder()
-                .partition_key(&e.partition_key)
-                .data(Blob::new(e.data.clone()))
-                .build()
-        })
-        .collect::<Result<_, _>>()?;
-    for _ in 0..10 {
-        let out = aws
-            .kinesis
-            .put_records()
-            .stream_name(STREAM)
-            .set_records(Some(pending.clone()))
-            .send()
-            .await?;
-        if out.failed_record_count().unwrap_or(0) == 0 {
-            return Ok(());
-        }
-        pending = pending
-            .into_iter()
-            .zip(out.records())
-            .filter(|(_, r)| r.error_code().is_some())
-            .map(|(e, _)| e)
-            .collect();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("PutRecords kept failing")
 }
 
 /// What one successful invocation returned.
@@ -743,76 +513,4 @@ async fn count_messages(aws: &Aws, queue: &str) -> Result<usize> {
         }
     }
     Ok(n)
-}
-
-async fn zone(aws: &Aws, prefix: &str, gz: bool) -> ZoneSummary {
-    let mut z = ZoneSummary::default();
-    for key in aws.keys(BUCKET, prefix).await {
-        let body = aws.get(BUCKET, &key).await;
-        z.objects += 1;
-        z.stored_bytes += body.len();
-        if gz && key.ends_with(".json.gz") {
-            let text = gunzip(&body);
-            z.records += text.lines().count();
-            z.json_bytes += text.len();
-        }
-    }
-    z
-}
-
-async fn count_ingest_quarantine(aws: &Aws, prefix: &str) -> usize {
-    let mut n = 0;
-    for key in aws.keys(BUCKET, prefix).await {
-        if key.ends_with(".json.gz") && !sluice_core::layout::is_transform_quarantine(&key) {
-            n += gunzip(&aws.get(BUCKET, &key).await).lines().count();
-        }
-    }
-    n
-}
-
-async fn glue_tables(aws: &Aws, database: &str) -> Result<Vec<TableSummary>> {
-    let mut out = Vec::new();
-    let tables = aws
-        .glue
-        .get_tables()
-        .database_name(database)
-        .send()
-        .await
-        .context("get tables")?;
-    for t in tables.table_list() {
-        let columns = t
-            .storage_descriptor()
-            .map(|sd| {
-                sd.columns()
-                    .iter()
-                    .map(|c| format!("{} {}", c.name(), c.r#type().unwrap_or("")))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut partitions = 0;
-        let mut token = None;
-        loop {
-            let p = aws
-                .glue
-                .get_partitions()
-                .database_name(database)
-                .table_name(t.name())
-                .set_next_token(token)
-                .send()
-                .await
-                .context("get partitions")?;
-            partitions += p.partitions().len();
-            token = p.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
-        out.push(TableSummary {
-            name: t.name().to_string(),
-            columns,
-            partitions,
-        });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
 }
