@@ -13,17 +13,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use s3_transform::transform::{Column, Row};
-use s3_transform::warehouse::{pg_type, Postgres, Warehouse};
+use s3_transform::warehouse::{copy_columns, copy_rows, Postgres, Warehouse};
 use sha2::{Digest, Sha256};
 use sluice_bench::runtime_api::{RuntimeApi, Seen};
 use sluice_bench::{
     demo_config, hash_key, ingest, ingest_event, raw_objects, repo_root, transform_object,
 };
-use sluice_core::config::{FieldType, PipelineConfig};
+use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::schema::{micros_to_datetime, Typed};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::Type;
 
 const MB: f64 = 1_000_000.0;
 const FUNCTIONS: [&str; 4] = [
@@ -314,31 +312,8 @@ fn bench_transform(cfg: &PipelineConfig) -> Result<(TransformFigures, Vec<Row>, 
     ))
 }
 
-fn to_sql(ty: FieldType, v: &Typed<'static>) -> Box<dyn ToSql + Sync + Send> {
-    match (ty, v) {
-        (FieldType::String, Typed::Str(s)) => Box::new(Some(s.to_string())),
-        (FieldType::String, other) => Box::new(other.to_text()),
-        (FieldType::Int, Typed::Int(i)) => Box::new(Some(*i)),
-        (FieldType::Float, Typed::Float(f)) => Box::new(Some(*f)),
-        (FieldType::Float, Typed::Int(i)) => Box::new(Some(*i as f64)),
-        (FieldType::Bool, Typed::Bool(b)) => Box::new(Some(*b)),
-        (FieldType::Timestamp, Typed::Timestamp(t)) => Box::new(micros_to_datetime(*t)),
-        (FieldType::Date, Typed::Date(d)) => {
-            Box::new(chrono::NaiveDate::from_num_days_from_ce_opt(d + 719_163))
-        }
-        (FieldType::Json, Typed::Json(s)) => {
-            Box::new(serde_json::from_str::<serde_json::Value>(s).ok())
-        }
-        (FieldType::Int, _) => Box::new(None::<i64>),
-        (FieldType::Float, _) => Box::new(None::<f64>),
-        (FieldType::Bool, _) => Box::new(None::<bool>),
-        (FieldType::Timestamp, _) => Box::new(None::<chrono::DateTime<chrono::Utc>>),
-        (FieldType::Date, _) => Box::new(None::<chrono::NaiveDate>),
-        (FieldType::Json, _) => Box::new(None::<serde_json::Value>),
-    }
-}
-
-/// Plain binary COPY of the rows straight into the (already created) table.
+/// Plain binary COPY of the rows straight into the (already created) table, through the
+/// loader's own COPY code (`warehouse::copy_rows`): the baseline the merge is compared with.
 async fn plain_copy(
     client: &mut tokio_postgres::Client,
     qualified: &str,
@@ -346,46 +321,16 @@ async fn plain_copy(
     rows: &[&Row],
     source: &str,
 ) -> Result<()> {
-    let mut names = vec!["\"_sluice_key\"".to_string()];
-    names.extend(cols.iter().map(|c| format!("\"{}\"", c.name)));
-    names.push("\"_sluice_source\"".into());
-    let mut types = vec![Type::TEXT];
-    types.extend(cols.iter().map(|c| pg_type(c.ty).1));
-    types.push(Type::TEXT);
+    let columns = copy_columns(cols);
+    let names: Vec<&str> = columns.iter().map(|(n, _, _)| n.as_str()).collect();
+    let types: Vec<Type> = columns.iter().map(|(_, _, t)| t.clone()).collect();
     let tx = client.transaction().await?;
-    let sink = tx
-        .copy_in(&format!(
-            "COPY {qualified} ({}) FROM STDIN (FORMAT binary)",
-            names.join(", ")
-        ))
-        .await?;
-    let writer = BinaryCopyInWriter::new(sink, &types);
-    write_rows(writer, cols, rows, source).await?;
+    let sql = format!(
+        "COPY {qualified} ({}) FROM STDIN (FORMAT binary)",
+        names.join(", ")
+    );
+    copy_rows(&tx, &sql, &types, cols, rows, source).await?;
     tx.commit().await?;
-    Ok(())
-}
-
-async fn write_rows(
-    writer: BinaryCopyInWriter,
-    cols: &[Column],
-    rows: &[&Row],
-    source: &str,
-) -> Result<()> {
-    let mut writer = Box::pin(writer);
-    for row in rows {
-        let mut cells: Vec<Box<dyn ToSql + Sync + Send>> = Vec::with_capacity(cols.len() + 2);
-        cells.push(Box::new(row.key.clone()));
-        for (c, v) in cols.iter().zip(&row.values) {
-            cells.push(to_sql(c.ty, v));
-        }
-        cells.push(Box::new(source.to_string()));
-        let refs: Vec<&(dyn ToSql + Sync)> = cells
-            .iter()
-            .map(|b| b.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        writer.as_mut().write(&refs).await?;
-    }
-    writer.as_mut().finish().await?;
     Ok(())
 }
 

@@ -209,22 +209,14 @@ impl Postgres {
     ) -> Result<LoadStats, TransformError> {
         let pe = |op, e: tokio_postgres::Error| TransformError::postgres(op, table, &e);
         let qualified = format!("{}.{}", ident(&self.schema), ident(table));
-        let mut names = vec![ident(KEY_COLUMN)];
-        names.extend(cols.iter().map(|c| ident(&c.name)));
-        names.push(ident(SOURCE_COLUMN));
-        names.push(ident(VERSION_COLUMN));
+        let columns = copy_columns(cols);
+        let names: Vec<String> = columns.iter().map(|(n, _, _)| n.clone()).collect();
+        let types: Vec<Type> = columns.iter().map(|(_, _, t)| t.clone()).collect();
         let list = names.join(", ");
-        let mut defs = vec![format!("{} text", ident(KEY_COLUMN))];
-        defs.extend(
-            cols.iter()
-                .map(|c| format!("{} {}", ident(&c.name), pg_type(c.ty).0)),
-        );
-        defs.push(format!("{} text", ident(SOURCE_COLUMN)));
-        defs.push(format!("{} text", ident(VERSION_COLUMN)));
-        let mut types = vec![Type::TEXT];
-        types.extend(cols.iter().map(|c| pg_type(c.ty).1));
-        types.push(Type::TEXT);
-        types.push(Type::TEXT);
+        let defs: Vec<String> = columns
+            .iter()
+            .map(|(n, sql, _)| format!("{n} {sql}"))
+            .collect();
 
         let mut tx = client.transaction().await.map_err(|e| pe("begin", e))?;
         // Fast path: a first load (the common case) is all new keys, so COPY straight into the
@@ -297,8 +289,23 @@ impl Postgres {
     }
 }
 
-/// Binary COPY of `rows` (key, columns, source) with `sql` (a `COPY ... FROM STDIN`).
-async fn copy_rows(
+/// One column of a load: quoted name, SQL type, binary COPY type.
+pub type CopyColumn = (String, &'static str, Type);
+
+/// The columns of a load in COPY order: key, the dataset's columns, source, version.
+pub fn copy_columns(cols: &[Column]) -> Vec<CopyColumn> {
+    let mut out = vec![(ident(KEY_COLUMN), "text", Type::TEXT)];
+    out.extend(cols.iter().map(|c| {
+        let (sql, ty) = pg_type(c.ty);
+        (ident(&c.name), sql, ty)
+    }));
+    out.push((ident(SOURCE_COLUMN), "text", Type::TEXT));
+    out.push((ident(VERSION_COLUMN), "text", Type::TEXT));
+    out
+}
+
+/// Binary COPY of `rows` in [`copy_columns`] order with `sql` (a `COPY ... FROM STDIN`).
+pub async fn copy_rows(
     tx: &Transaction<'_>,
     sql: &str,
     types: &[Type],
