@@ -19,15 +19,10 @@ use sluice_core::env::Zones;
 use sluice_core::notify::S3Input;
 use sluice_local::events::{kinesis_event, s3_event_json, KRecord};
 use sluice_local::readers::{duckdb, Files};
-use sluice_local::{shared_postgres, unique, workspace_root, Aws, Pg};
+use sluice_local::{demo_config, shared_postgres, unique, Aws, Pg};
 
 /// 2025-11-22T07:10:00Z.
 const ARRIVAL: f64 = 1_763_795_400.0;
-
-fn demo_config() -> PipelineConfig {
-    let path = workspace_root().join("pipeline.toml");
-    PipelineConfig::from_path(&path.to_string_lossy()).expect("demo pipeline.toml is valid")
-}
 
 /// One bucket, one PostgreSQL schema, the demo pipeline.
 struct World {

@@ -15,19 +15,13 @@ use s3_transform::transform::{Column, Row};
 use s3_transform::warehouse::{LoadStats, Postgres, Warehouse};
 use s3_transform::Transform;
 use sluice_core::aws::S3Store;
-use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_core::notify::S3Input;
 use sluice_core::store::ObjectStore;
 use sluice_local::events::{kinesis_event, s3_event_json, KRecord};
 use sluice_local::faults::{FaultProxy, Rates};
-use sluice_local::{moto, unique, workspace_root, Aws, Pg};
+use sluice_local::{demo_config, moto, unique, Aws, Pg};
 use tokio::sync::{Notify, Semaphore};
-
-fn config() -> PipelineConfig {
-    PipelineConfig::from_path(&workspace_root().join("pipeline.toml").to_string_lossy())
-        .expect("demo config")
-}
 
 fn only(kind: &str) -> Rates {
     let mut r = Rates::NONE;
@@ -175,7 +169,7 @@ async fn postgres_stopped_during_a_transform_and_restarted_loses_and_duplicates_
     let pg = Pg::start().expect("own cluster");
     let aws = Aws::local().await;
     let bucket = aws.bucket().await;
-    let cfg = config();
+    let cfg = demo_config();
     let zones = Zones::default();
     let store = S3Store::new(aws.s3.clone(), &bucket);
 

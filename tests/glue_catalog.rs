@@ -25,7 +25,7 @@ use sluice_core::env::Zones;
 use sluice_core::notify::S3Input;
 use sluice_core::store::ObjectStore;
 use sluice_local::events::sample;
-use sluice_local::{unique, workspace_root, Aws};
+use sluice_local::{demo_config, unique, Aws};
 
 /// The sample keys (decoded).
 const STEM: &str = "shardId-000000000000-49590000000000000000000000000000000000000000000000000001-49590000000000000000000000000000000000000000000000000001";
@@ -170,11 +170,6 @@ impl World {
         }
         out
     }
-}
-
-fn demo_config() -> PipelineConfig {
-    let path = workspace_root().join("pipeline.toml");
-    PipelineConfig::from_path(&path.to_string_lossy()).expect("demo pipeline.toml is valid")
 }
 
 /// Encodes a key the way S3 notifications do (`=` → `%3D`, space → `+`).

@@ -15,18 +15,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use sluice_core::aws::S3Store;
-use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_core::store::ObjectStore;
 use sluice_local::events::{kinesis_event_json, KRecord};
-use sluice_local::{moto, workspace_root, Aws};
+use sluice_local::{demo_config, moto, Aws};
 
 const CHILD: &str = "SLUICE_KILL_CHILD";
-
-fn config() -> PipelineConfig {
-    PipelineConfig::from_path(&workspace_root().join("pipeline.toml").to_string_lossy())
-        .expect("demo config")
-}
 
 /// A store that lets one write through, says so, and then hangs on the next one.
 struct OneThenHang {
@@ -94,7 +88,7 @@ async fn child() {
     let endpoint = std::env::var("SLUICE_KILL_ENDPOINT").expect("endpoint");
     let bucket = std::env::var("SLUICE_KILL_BUCKET").expect("bucket");
     let aws = Aws::at(&endpoint).await;
-    let cfg = config();
+    let cfg = demo_config();
     let zones = Zones::default();
     let store = OneThenHang {
         inner: S3Store::new(aws.s3.clone(), &bucket),
@@ -112,7 +106,7 @@ async fn child() {
 }
 
 async fn ingest(aws: &Aws, bucket: &str) {
-    let cfg = config();
+    let cfg = demo_config();
     let zones = Zones::default();
     let store = S3Store::new(aws.s3.clone(), bucket);
     let ctx = kinesis_ingest::Ingest {

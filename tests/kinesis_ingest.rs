@@ -10,12 +10,7 @@ use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_local::events::{kinesis_event, sample, KRecord};
-use sluice_local::{workspace_root, Aws};
-
-fn demo_config() -> PipelineConfig {
-    let path = workspace_root().join("pipeline.toml");
-    PipelineConfig::from_path(&path.to_string_lossy()).expect("demo pipeline.toml is valid")
-}
+use sluice_local::{demo_config, Aws};
 
 async fn run(aws: &Aws, bucket: &str, cfg: &PipelineConfig, event: KinesisBatch) -> Vec<String> {
     let zones = Zones::default();

@@ -14,17 +14,11 @@ use s3_transform::warehouse::Postgres;
 use s3_transform::Transform;
 use serde_json::{json, Value};
 use sluice_core::aws::S3Store;
-use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_core::notify::S3Input;
 use sluice_local::events::{kinesis_event, s3_event_json, KRecord};
 use sluice_local::faults::{FaultProxy, Rates};
-use sluice_local::{moto, unique, workspace_root, Aws, Pg};
-
-fn config() -> PipelineConfig {
-    PipelineConfig::from_path(&workspace_root().join("pipeline.toml").to_string_lossy())
-        .expect("demo config")
-}
+use sluice_local::{demo_config, moto, unique, Aws, Pg};
 
 /// A `MakeWriter` target: every log line goes into one buffer.
 #[derive(Clone, Default)]
@@ -68,7 +62,7 @@ async fn pii_payloads_and_secrets_never_appear_in_logs() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let cfg = config();
+    let cfg = demo_config();
     let zones = Zones::default();
     let direct = Aws::local().await;
     let bucket = direct.bucket().await;

@@ -20,14 +20,9 @@ use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_core::notify::S3Input;
 use sluice_local::events::{s3_event_json, sample};
-use sluice_local::{shared_postgres, unique, workspace_root, Aws, Pg};
+use sluice_local::{demo_config, shared_postgres, unique, Aws, Pg};
 
 const HMAC: &[u8] = b"test-hmac-key-0123456789";
-
-fn demo_config() -> PipelineConfig {
-    let path = workspace_root().join("pipeline.toml");
-    PipelineConfig::from_path(&path.to_string_lossy()).expect("demo pipeline.toml is valid")
-}
 
 struct Fixture {
     aws: Aws,

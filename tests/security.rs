@@ -17,12 +17,7 @@ use sluice_core::env::Zones;
 use sluice_core::layout::is_safe_component;
 use sluice_core::notify::S3Input;
 use sluice_local::events::{kinesis_event, s3_event_json, KRecord};
-use sluice_local::{shared_postgres, unique, workspace_root, Aws};
-
-fn config() -> PipelineConfig {
-    PipelineConfig::from_path(&workspace_root().join("pipeline.toml").to_string_lossy())
-        .expect("demo config")
-}
+use sluice_local::{demo_config, shared_postgres, unique, Aws};
 
 fn assert_safe_key(key: &str) {
     for c in key.split('/') {
@@ -64,7 +59,7 @@ fn random_hostile(rng: &mut fastrand::Rng) -> String {
 
 #[test]
 fn hostile_stream_values_never_reach_a_key() {
-    let cfg = config();
+    let cfg = demo_config();
     let zones = Zones::default();
     let mut rng = fastrand::Rng::with_seed(11);
     let mut values: Vec<String> = HOSTILE.iter().map(|s| s.to_string()).collect();
@@ -148,7 +143,7 @@ fn hostile_dataset_names_are_refused_at_cold_start() {
 async fn hostile_s3_keys_never_reach_an_output_key() {
     let aws = Aws::local().await;
     let bucket = aws.bucket().await;
-    let cfg = config();
+    let cfg = demo_config();
     let zones = Zones::default();
     let store = S3Store::new(aws.s3.clone(), &bucket);
     let pg = shared_postgres();

@@ -23,4 +23,4 @@ pub mod values;
 
 pub use aws::{gunzip, Aws};
 pub use postgres::{shared_postgres, Pg};
-pub use services::{moto, unique, workspace_root};
+pub use services::{demo_config, moto, unique, workspace_root};

@@ -14,6 +14,14 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// The demo pipeline (`pipeline.toml` at the workspace root), which tests share. Panics if it
+/// is invalid: that is a test failure.
+pub fn demo_config() -> sluice_core::config::PipelineConfig {
+    let path = workspace_root().join("pipeline.toml");
+    sluice_core::config::PipelineConfig::from_path(&path.to_string_lossy())
+        .expect("demo pipeline.toml is valid")
+}
+
 /// The project venv's Python (`SLUICE_PYTHON` overrides). Panics with instructions if absent.
 pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("SLUICE_PYTHON") {
