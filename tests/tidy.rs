@@ -1,6 +1,8 @@
 //! House rules that check themselves (no services needed; `make unit` runs this too):
-//! every Rust source file opens with a `//!` doc saying what it owns, no test is ignored, and
-//! every Lambda's and the CLI's `main.rs` stays thin (at most 40 lines).
+//! every Rust source file opens with a `//!` doc saying what it owns, no test is ignored,
+//! every Lambda's and the CLI's `main.rs` stays thin (at most 40 lines), zone keys are spelled
+//! only by the lake contract (`layout`, `dead_letter`), and README's config reference matches
+//! the config structs.
 
 use std::path::{Path, PathBuf};
 
@@ -172,5 +174,47 @@ fn the_readme_config_reference_matches_the_config_structs() {
     assert!(
         missing.is_empty(),
         "config fields missing from README's example: {missing:?}"
+    );
+}
+
+/// Files that own the lake contract: the only ones that may spell zone keys.
+const LAKE_CONTRACT: &[&str] = &["shared/src/layout.rs", "shared/src/dead_letter.rs"];
+
+#[test]
+fn zone_keys_are_spelled_only_by_the_lake_contract() {
+    let needles = [
+        "\".parquet\"",
+        ".json.gz\"",
+        "\"dt=",
+        "/dt=",
+        "\"hr=",
+        "/hr=",
+    ];
+    let mut found = Vec::new();
+    for (rel, text) in workspace_sources() {
+        let production = ["functions/", "cli/src/", "shared/src/"]
+            .iter()
+            .any(|p| rel.starts_with(p));
+        if !production || LAKE_CONTRACT.contains(&rel.as_str()) {
+            continue;
+        }
+        // Code only: up to the unit-test module, without comments.
+        for (n, line) in text
+            .lines()
+            .take_while(|l| !l.starts_with("#[cfg(test)]"))
+            .enumerate()
+        {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            if let Some(needle) = needles.iter().find(|s| code.contains(*s)) {
+                found.push(format!("{rel}:{}: {needle}", n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "zone keys spelled outside {LAKE_CONTRACT:?}: {found:?}"
     );
 }

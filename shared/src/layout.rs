@@ -17,6 +17,11 @@ use chrono::{Datelike, Timelike};
 use crate::error::{Error, Result};
 use crate::schema::micros_to_datetime;
 
+/// File extension of raw and quarantine objects (gzip NDJSON).
+pub const RAW_EXTENSION: &str = ".json.gz";
+/// File extension of curated objects.
+pub const CURATED_EXTENSION: &str = ".parquet";
+
 /// Dataset directory for records that match no dataset.
 pub const UNROUTED: &str = "_unrouted";
 /// Longest file-name component accepted in a key.
@@ -211,8 +216,14 @@ pub fn curated_key(
         curated_prefix,
         dataset,
         partition,
-        &format!("{stem}.parquet"),
+        &format!("{stem}{CURATED_EXTENSION}"),
     )
+}
+
+/// The Hive partition folders as an Athena partition-projection location template below
+/// `base`: `<base>/dt=${dt}/hr=${hr}/`.
+pub fn projection_template(base: &str) -> String {
+    format!("{base}/dt=${{dt}}/hr=${{hr}}/")
 }
 
 /// The transform quarantine object of a source: `<dir><stem>.transform.json.gz`.
@@ -263,7 +274,7 @@ pub fn output_stem(rel: &str, partition: Option<&Partition>) -> String {
             .strip_prefix("dt=")
             .zip(hr.strip_prefix("hr="))
             .and_then(|(d, h)| Partition::parse(d, h));
-        let name = file.strip_suffix(".json.gz").unwrap_or("");
+        let name = file.strip_suffix(RAW_EXTENSION).unwrap_or("");
         let canonical = own.is_some()
             && partition.is_none_or(|p| own.as_ref() == Some(p))
             && is_safe_component(name)
@@ -317,7 +328,7 @@ pub fn safe_seq(seq: &str) -> String {
 /// `<shard>-<firstSeq>-<lastSeq>.json.gz`, every part checked ([`safe_shard_id`], [`safe_seq`]).
 pub fn batch_file_name(shard: &str, first_seq: &str, last_seq: &str) -> String {
     format!(
-        "{}-{}-{}.json.gz",
+        "{}-{}-{}{RAW_EXTENSION}",
         safe_shard_id(shard),
         safe_seq(first_seq),
         safe_seq(last_seq)

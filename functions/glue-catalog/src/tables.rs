@@ -54,8 +54,8 @@ impl Zone {
     /// The file extension of this zone's data objects.
     pub fn extension(self) -> &'static str {
         match self {
-            Zone::Curated => ".parquet",
-            Zone::Raw => ".json.gz",
+            Zone::Curated => sluice_core::layout::CURATED_EXTENSION,
+            Zone::Raw => sluice_core::layout::RAW_EXTENSION,
         }
     }
 }
@@ -117,7 +117,7 @@ pub fn projection_parameters(
         ("projection.hr.digits", "2".to_string()),
         (
             "storage.location.template",
-            format!("{base}/dt=${{dt}}/hr=${{hr}}/"),
+            sluice_core::layout::projection_template(base),
         ),
     ] {
         p.insert(k.to_string(), v);
