@@ -21,55 +21,23 @@ use sluice_core::notify::S3Input;
 
 use crate::clickstream::generate;
 use crate::events::{async_failure_json, sqs_event_json, SqsMessage};
-use crate::setup::{put_records, setup};
+pub use crate::setup::Options;
+use crate::setup::{
+    put_records, queue_arn, setup, ACCOUNT, ALERT_QUEUE, ALERT_TOPIC, BUCKET, CURATED_QUEUE,
+    FAILURE_QUEUE, RAW_QUEUE, STREAM,
+};
 use crate::summary::{count_ingest_quarantine, glue_tables, zone};
 pub use crate::summary::{Summary, TableSummary, ZoneSummary};
 use crate::{Aws, Pg};
 
-pub(crate) const STREAM: &str = "sluice-events";
-pub(crate) const BUCKET: &str = "sluice-demo";
-pub(crate) const RAW_QUEUE: &str = "sluice-raw-notifications";
-pub(crate) const CURATED_QUEUE: &str = "sluice-curated-notifications";
-pub(crate) const FAILURE_QUEUE: &str = "sluice-on-failure";
-pub(crate) const ALERT_TOPIC: &str = "sluice-alerts";
-pub(crate) const ALERT_QUEUE: &str = "sluice-alerts-inbox";
-pub(crate) const ACCOUNT: &str = "123456789012";
 const PUT_RECORDS_MAX: usize = 500;
 /// Lambda retries a failed asynchronous invocation twice.
 const ASYNC_ATTEMPTS: usize = 3;
-
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub events: usize,
-    pub shards: i32,
-    pub batch_size: i32,
-    pub bad_per_mille: u32,
-    pub seed: u64,
-    pub progress: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            events: 20_000,
-            shards: 2,
-            batch_size: 1_000,
-            bad_per_mille: 30,
-            seed: 42,
-            progress: true,
-        }
-    }
-}
 
 /// The drill's deliberately conflicting curated file (its `amount` is a string).
 const DRILL_KEY: &str = "curated/purchases/dt=2023-11-14/hr=22/drill.parquet";
 /// Purchases compared by value in every run.
 const VALUE_SAMPLE: usize = 200;
-
-pub(crate) fn queue_arn(name: &str) -> String {
-    format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{name}")
-}
 
 fn bar(opts: &Options, len: u64, what: &str) -> ProgressBar {
     if !opts.progress {

@@ -13,11 +13,45 @@ use aws_sdk_s3::types::{
 use sluice_core::config::PipelineConfig;
 
 use crate::clickstream::Generated;
-use crate::pipeline::{
-    queue_arn, Options, ALERT_QUEUE, ALERT_TOPIC, BUCKET, CURATED_QUEUE, FAILURE_QUEUE, RAW_QUEUE,
-    STREAM,
-};
 use crate::Aws;
+
+pub(crate) const STREAM: &str = "sluice-events";
+pub(crate) const BUCKET: &str = "sluice-demo";
+pub(crate) const RAW_QUEUE: &str = "sluice-raw-notifications";
+pub(crate) const CURATED_QUEUE: &str = "sluice-curated-notifications";
+pub(crate) const FAILURE_QUEUE: &str = "sluice-on-failure";
+pub(crate) const ALERT_TOPIC: &str = "sluice-alerts";
+pub(crate) const ALERT_QUEUE: &str = "sluice-alerts-inbox";
+pub(crate) const ACCOUNT: &str = "123456789012";
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub events: usize,
+    pub shards: i32,
+    pub batch_size: i32,
+    pub bad_per_mille: u32,
+    pub seed: u64,
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            events: 20_000,
+            shards: 2,
+            batch_size: 1_000,
+            bad_per_mille: 30,
+            seed: 42,
+            progress: true,
+        }
+    }
+}
+
+/// The ARN of a demo queue.
+pub(crate) fn queue_arn(name: &str) -> String {
+    format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{name}")
+}
 
 /// Creates the demo's bucket, queues, topic, Glue database, S3 notifications and stream.
 pub(crate) async fn setup(aws: &Aws, cfg: &PipelineConfig, opts: &Options) -> Result<()> {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod env;
 pub mod error;
+pub mod jsontext;
 pub mod kpl;
 pub mod layout;
 pub mod ndjson;

@@ -14,149 +14,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::config::FieldType;
-use crate::schema::{
-    coerce, coerce_str, json_type_name, unstorable, CoerceError, Typed, NUL_REASON,
-};
-
-/// The deepest nesting of arrays and objects a record may have, the record itself counting as
-/// one level. DuckDB's JSON reader stops at 128 and serde_json at 128; a record deeper than
-/// this would make a whole raw object unreadable to them, so it is quarantined instead.
-pub const MAX_NESTING: usize = 100;
-
-/// Why JSON text that serde_json accepted is still refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TextProblem {
-    /// Nested deeper than [`MAX_NESTING`].
-    TooDeep,
-    /// A `\uD800`-`\uDFFF` escape that is not half of a surrogate pair (no reader can
-    /// decode it; serde_json accepts it only where it skips values).
-    LoneSurrogate,
-    /// A `\u0000` escape (only where NUL is refused: declared text and JSON values).
-    Nul,
-}
-
-impl fmt::Display for TextProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TextProblem::TooDeep => write!(f, "nested deeper than {MAX_NESTING} levels"),
-            TextProblem::LoneSurrogate => {
-                f.write_str("contains an unpaired UTF-16 surrogate escape")
-            }
-            TextProblem::Nul => f.write_str(NUL_REASON),
-        }
-    }
-}
-
-/// Scans JSON text serde_json has already validated: nesting depth, surrogate escapes and,
-/// with `refuse_nul`, `\u0000` escapes. With `out`, also appends the text without
-/// insignificant whitespace (every other byte, escapes included, is copied as is).
-fn scan(text: &str, refuse_nul: bool, mut out: Option<&mut Vec<u8>>) -> Result<(), TextProblem> {
-    let b = text.as_bytes();
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut i = 0usize;
-    fn copy(out: &mut Option<&mut Vec<u8>>, bytes: &[u8]) {
-        if let Some(o) = out.as_deref_mut() {
-            o.extend_from_slice(bytes);
-        }
-    }
-    while i < b.len() {
-        let c = b[i];
-        if in_string {
-            match c {
-                b'\\' if b.get(i + 1) == Some(&b'u') => {
-                    let unit = hex4(b, i + 2).ok_or(TextProblem::LoneSurrogate)?;
-                    let len = match unit {
-                        0 if refuse_nul => return Err(TextProblem::Nul),
-                        0xD800..=0xDBFF => {
-                            let low = (b.get(i + 6) == Some(&b'\\') && b.get(i + 7) == Some(&b'u'))
-                                .then(|| hex4(b, i + 8))
-                                .flatten();
-                            match low {
-                                Some(0xDC00..=0xDFFF) => 12,
-                                _ => return Err(TextProblem::LoneSurrogate),
-                            }
-                        }
-                        0xDC00..=0xDFFF => return Err(TextProblem::LoneSurrogate),
-                        _ => 6,
-                    };
-                    copy(&mut out, &b[i..i + len]);
-                    i += len;
-                    continue;
-                }
-                b'\\' => {
-                    let end = (i + 2).min(b.len());
-                    copy(&mut out, &b[i..end]);
-                    i = end;
-                    continue;
-                }
-                b'"' => in_string = false,
-                _ => {}
-            }
-            copy(&mut out, &b[i..i + 1]);
-        } else {
-            match c {
-                b' ' | b'\t' | b'\n' | b'\r' => {
-                    i += 1;
-                    continue;
-                }
-                b'"' => in_string = true,
-                b'[' | b'{' => {
-                    depth += 1;
-                    if depth > MAX_NESTING {
-                        return Err(TextProblem::TooDeep);
-                    }
-                }
-                b']' | b'}' => depth = depth.saturating_sub(1),
-                _ => {}
-            }
-            copy(&mut out, &b[i..i + 1]);
-        }
-        i += 1;
-    }
-    Ok(())
-}
-
-fn hex4(b: &[u8], at: usize) -> Option<u16> {
-    let digits = std::str::from_utf8(b.get(at..at + 4)?).ok()?;
-    u16::from_str_radix(digits, 16).ok()
-}
-
-/// Checks a whole record's JSON text (already parsed by serde_json) against what every
-/// reader of the raw zone can read: see [`TextProblem`]. NUL escapes are allowed here (only
-/// declared values are refused them, by [`coerce_raw`]).
-pub fn check_document(text: &str) -> Result<(), TextProblem> {
-    scan(text, false, None)
-}
-
-/// The producer's JSON text of a value without insignificant whitespace; numbers, string
-/// escapes, key order and duplicate keys are kept exactly, so nothing is rounded or reordered.
-/// `text` must already be valid JSON. NUL escapes, lone surrogates and nesting beyond
-/// [`MAX_NESTING`] are refused.
-pub fn compact_json(text: &str) -> Result<String, CoerceError> {
-    let mut out = Vec::with_capacity(text.len());
-    scan(text, true, Some(&mut out)).map_err(|p| match p {
-        TextProblem::Nul => unstorable(FieldType::Json, NUL_REASON),
-        other => CoerceError::Unparseable {
-            expected: FieldType::Json,
-            reason: other.to_string(),
-        },
-    })?;
-    // Only whole UTF-8 sequences of valid text were copied.
-    String::from_utf8(out).map_err(|_| CoerceError::Unparseable {
-        expected: FieldType::Json,
-        reason: "not UTF-8".into(),
-    })
-}
-
-/// Validates text (a CSV cell) as one JSON value and returns its [`compact_json`] form.
-pub fn json_text(text: &str) -> Result<Cow<'static, str>, CoerceError> {
-    let raw: &RawValue = serde_json::from_str(text).map_err(|e| CoerceError::Unparseable {
-        expected: FieldType::Json,
-        reason: format!("invalid JSON at column {}", e.column()),
-    })?;
-    compact_json(raw.get()).map(Cow::Owned)
-}
+use crate::schema::{coerce, coerce_str, compact_json, json_type_name, CoerceError, Typed};
 
 /// One parsed JSON document: an object, or the type name of what it is instead.
 #[derive(Debug)]
@@ -332,6 +190,8 @@ pub fn coerce_raw(ty: FieldType, raw: &RawValue) -> Result<Typed<'_>, CoerceErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jsontext::{check_document, TextProblem, MAX_NESTING};
+    use crate::schema::json_text;
 
     fn object(text: &str) -> Object<'_> {
         match parse(text).expect("json") {

@@ -9,6 +9,7 @@
 use std::fmt;
 
 use crate::config::{Dataset, FieldType, PipelineConfig, RESERVED_PREFIX};
+use crate::jsontext;
 use crate::kpl;
 use crate::object::{self, coerce_raw, raw_type_name, Doc, Object};
 use crate::schema::{CoerceError, Typed, MIN_EVENT_TIME_MICROS};
@@ -31,7 +32,7 @@ pub enum RejectKind {
     EventTimeOutOfRange,
     /// A declared value no sink can store (NUL in text or JSON, a year outside 0001–9999).
     UnstorableValue,
-    /// Nested deeper than [`object::MAX_NESTING`].
+    /// Nested deeper than [`crate::jsontext::MAX_NESTING`].
     TooDeep,
     /// A line of a file in raw/ longer than s3-transform's line cap.
     LineTooLong,
@@ -234,13 +235,13 @@ fn split_json<'a>(
 }
 
 /// The whole-record rule of both stages: a record every raw-zone reader can read
-/// ([`object::check_document`]).
+/// ([`jsontext::check_document`]).
 pub fn check_text(text: &str) -> Result<(), Reject> {
-    object::check_document(text).map_err(|p| {
+    jsontext::check_document(text).map_err(|p| {
         let kind = match p {
-            object::TextProblem::TooDeep => RejectKind::TooDeep,
-            object::TextProblem::LoneSurrogate => RejectKind::InvalidJson,
-            object::TextProblem::Nul => RejectKind::UnstorableValue,
+            jsontext::TextProblem::TooDeep => RejectKind::TooDeep,
+            jsontext::TextProblem::LoneSurrogate => RejectKind::InvalidJson,
+            jsontext::TextProblem::Nul => RejectKind::UnstorableValue,
         };
         Reject::new(kind, format!("record {p}"))
     })

@@ -13,7 +13,7 @@
 //! - `date`: a `YYYY-MM-DD` string.
 //! - `json`: any JSON value, kept as the producer's JSON text without insignificant whitespace
 //!   (numbers, escapes, key order and duplicate keys exactly as sent; see
-//!   [`crate::object::compact_json`]).
+//!   [`compact_json`]).
 //!
 //! Values every sink must be able to store (PostgreSQL `text`/`jsonb`/`timestamptz`/`date`,
 //! Parquet, Athena) are checked here, so both stages reject them alike
@@ -27,6 +27,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
 use crate::config::FieldType;
+use crate::jsontext::{self, TextProblem, NUL_REASON};
 
 /// Microseconds since the Unix epoch at 2000-01-01T00:00:00Z: the earliest accepted event time.
 pub const MIN_EVENT_TIME_MICROS: i64 = 946_684_800_000_000;
@@ -137,15 +138,12 @@ fn unparseable(expected: FieldType, reason: impl Into<String>) -> CoerceError {
     }
 }
 
-pub(crate) fn unstorable(expected: FieldType, reason: impl Into<String>) -> CoerceError {
+fn unstorable(expected: FieldType, reason: impl Into<String>) -> CoerceError {
     CoerceError::Unstorable {
         expected,
         reason: reason.into(),
     }
 }
-
-/// The reason given for text containing U+0000.
-pub(crate) const NUL_REASON: &str = "contains U+0000 (NUL), which PostgreSQL cannot store";
 
 /// Microseconds since the epoch of 0001-01-01T00:00:00Z, the earliest storable timestamp.
 pub const MIN_TIMESTAMP_MICROS: i64 = -62_135_596_800_000_000;
@@ -270,8 +268,30 @@ pub fn coerce_str(ty: FieldType, s: &str) -> Result<Typed<'_>, CoerceError> {
         FieldType::Date => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
             .map_err(|e| unparseable(ty, e.to_string()))
             .and_then(|d| storable_date(days_since_epoch(d))),
-        FieldType::Json => crate::object::json_text(s).map(Typed::Json),
+        FieldType::Json => json_text(s).map(Typed::Json),
     }
+}
+
+/// The producer's JSON text of a value without insignificant whitespace; numbers, string
+/// escapes, key order and duplicate keys are kept exactly, so nothing is rounded or reordered.
+/// `text` must already be valid JSON. NUL escapes are unstorable; lone surrogates and nesting
+/// beyond [`jsontext::MAX_NESTING`] do not parse.
+pub fn compact_json(text: &str) -> Result<String, CoerceError> {
+    jsontext::compact(text).map_err(|p| match p {
+        TextProblem::Nul => unstorable(FieldType::Json, NUL_REASON),
+        other => unparseable(FieldType::Json, other.to_string()),
+    })
+}
+
+/// Validates text (a CSV cell) as one JSON value and returns its [`compact_json`] form.
+pub fn json_text(text: &str) -> Result<Cow<'static, str>, CoerceError> {
+    let raw: &serde_json::value::RawValue = serde_json::from_str(text).map_err(|e| {
+        unparseable(
+            FieldType::Json,
+            format!("invalid JSON at column {}", e.column()),
+        )
+    })?;
+    compact_json(raw.get()).map(Cow::Owned)
 }
 
 fn float_to_int(f: f64) -> Option<Typed<'static>> {
