@@ -19,6 +19,7 @@ pub mod services;
 mod setup;
 pub mod stream;
 pub mod summary;
+pub mod testing;
 pub mod values;
 
 pub use aws::{gunzip, Aws};
