@@ -16,8 +16,9 @@ use serde_json::{json, Value};
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
+use sluice_core::lake::stream::StreamRecord;
 use sluice_core::notify::S3Input;
-use sluice_local::events::{kinesis_event, s3_event_json, KRecord};
+use sluice_local::events::{kinesis_event, record, s3_event_json};
 use sluice_local::readers::{duckdb, Files};
 use sluice_local::{demo_config, shared_postgres, unique, Aws, Pg};
 
@@ -53,7 +54,7 @@ impl World {
     }
 
     /// kinesis-ingest over one shard's records; returns the raw keys it wrote.
-    async fn ingest(&self, shard: &str, records: &[KRecord]) -> Vec<String> {
+    async fn ingest(&self, shard: &str, records: &[StreamRecord]) -> Vec<String> {
         let before = self.aws.keys(&self.bucket, "raw/").await;
         let ctx = kinesis_ingest::Ingest {
             cfg: &self.cfg,
@@ -61,7 +62,14 @@ impl World {
             store: &self.store,
             max_concurrency: 4,
         };
-        let resp = kinesis_ingest::handle(&ctx, kinesis_event(shard, records))
+        let on_shard: Vec<StreamRecord> = records
+            .iter()
+            .map(|r| StreamRecord {
+                shard: shard.into(),
+                ..r.clone()
+            })
+            .collect();
+        let resp = kinesis_ingest::handle(&ctx, kinesis_event(&on_shard))
             .await
             .expect("ingest");
         assert!(resp.batch_item_failures.is_empty());
@@ -147,10 +155,10 @@ async fn values_no_sink_can_store_are_quarantined_and_never_block_good_rows() {
             r#","payment":{"when":"x"},"ts":"2025-11-22T07:10:00Z""#,
         ),
     ];
-    let krecs: Vec<KRecord> = records
+    let krecs: Vec<StreamRecord> = records
         .iter()
         .enumerate()
-        .map(|(i, d)| KRecord::new(i as u64 + 1, d.clone(), ARRIVAL))
+        .map(|(i, d)| record(i as u64 + 1, d.clone(), ARRIVAL))
         .collect();
     let raw = w.ingest("shardId-000000000000", &krecs).await;
     assert_eq!(raw.len(), 1, "{raw:?}");
@@ -306,7 +314,7 @@ async fn the_winner_never_depends_on_delivery_order() {
     raw.extend(
         w.ingest(
             "shardId-000000000001",
-            &[KRecord::new(
+            &[record(
                 1,
                 version("2025-11-22T07:10:00Z", 10.0, Some("OLD")),
                 ARRIVAL,
@@ -317,7 +325,7 @@ async fn the_winner_never_depends_on_delivery_order() {
     raw.extend(
         w.ingest(
             "shardId-000000000002",
-            &[KRecord::new(
+            &[record(
                 2,
                 version("2025-11-22T07:30:00Z", 30.0, Some("WIN")),
                 ARRIVAL,
@@ -329,12 +337,12 @@ async fn the_winner_never_depends_on_delivery_order() {
         w.ingest(
             "shardId-000000000003",
             &[
-                KRecord::new(
+                record(
                     3,
                     version("2025-11-22T07:20:00Z", 20.0, Some("MID")),
                     ARRIVAL,
                 ),
-                KRecord::new(4, version("2025-11-22T07:05:00Z", 5.0, None), ARRIVAL),
+                record(4, version("2025-11-22T07:05:00Z", 5.0, None), ARRIVAL),
             ],
         )
         .await,
@@ -485,10 +493,10 @@ async fn every_random_record_ends_in_exactly_one_place() {
     let (warehouse, schema) = World::warehouse(pg);
     let mut rng = fastrand::Rng::with_seed(13);
     let ids: Vec<String> = (0..N).map(|i| format!("p-{i:04}")).collect();
-    let records: Vec<KRecord> = ids
+    let records: Vec<StreamRecord> = ids
         .iter()
         .enumerate()
-        .map(|(i, id)| KRecord::new(i as u64 + 1, random_purchase(&mut rng, id), ARRIVAL))
+        .map(|(i, id)| record(i as u64 + 1, random_purchase(&mut rng, id), ARRIVAL))
         .collect();
     let mut raw = Vec::new();
     for (n, chunk) in records.chunks(100).enumerate() {

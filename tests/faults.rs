@@ -16,9 +16,10 @@ use s3_transform::warehouse::{LoadStats, Postgres, Warehouse};
 use s3_transform::Transform;
 use sluice_core::aws::S3Store;
 use sluice_core::env::Zones;
+use sluice_core::lake::stream::StreamRecord;
 use sluice_core::notify::S3Input;
 use sluice_core::store::ObjectStore;
-use sluice_local::events::{kinesis_event, s3_event_json, KRecord};
+use sluice_local::events::{kinesis_event, record, s3_event_json};
 use sluice_local::faults::{FaultProxy, Rates};
 use sluice_local::{demo_config, moto, unique, Aws, Pg};
 use tokio::sync::{Notify, Semaphore};
@@ -175,15 +176,15 @@ async fn postgres_stopped_during_a_transform_and_restarted_loses_and_duplicates_
 
     // One batch with page views in one partition: one raw object.
     let arrival = 1_763_806_500.0; // 2025-11-22T10:15:00Z
-    let records: Vec<KRecord> = (0..300u64)
+    let records: Vec<StreamRecord> = (0..300u64)
         .map(|i| {
             let line = format!(
                 r#"{{"type":"page_view","event_id":"pv-{i}","ts":"2025-11-22T10:{:02}:00Z","session_id":"s","url":"/"}}"#,
                 i % 15
             );
-            KRecord::new(i + 1, line.into_bytes(), arrival)
+            record(i + 1, line.into_bytes(), arrival)
         })
-        .chain(std::iter::once(KRecord::new(
+        .chain(std::iter::once(record(
             301,
             br#"{"type":"signup","event_id":"su-1","ts":"2025-11-22T10:00:00Z","user_id":"u","email":"a@example.com"}"#.to_vec(),
             arrival,
@@ -195,7 +196,7 @@ async fn postgres_stopped_during_a_transform_and_restarted_loses_and_duplicates_
         store: &store,
         max_concurrency: 2,
     };
-    let resp = kinesis_ingest::handle(&ingest, kinesis_event("shardId-000000000000", &records))
+    let resp = kinesis_ingest::handle(&ingest, kinesis_event(&records))
         .await
         .expect("ingest");
     assert!(resp.batch_item_failures.is_empty());

@@ -16,8 +16,9 @@ use async_trait::async_trait;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use sluice_core::aws::S3Store;
 use sluice_core::env::Zones;
+use sluice_core::lake::stream::StreamRecord;
 use sluice_core::store::ObjectStore;
-use sluice_local::events::{kinesis_event_json, KRecord};
+use sluice_local::events::{kinesis_event_json, record};
 use sluice_local::{demo_config, moto, Aws};
 
 const CHILD: &str = "SLUICE_KILL_CHILD";
@@ -72,14 +73,13 @@ fn batch() -> serde_json::Value {
         r#"{"type":"page_view","event_id":"#,
         r#"{"type":"purchase","order_id":"o-2","ts":"2025-11-22T08:30:00Z","user_id":"u2","amount":1,"currency":"USD"}"#,
     ];
-    let records: Vec<KRecord> = lines
+    let records: Vec<StreamRecord> = lines
         .iter()
         .enumerate()
-        .map(|(i, l)| KRecord::new(i as u64 + 1, l.as_bytes().to_vec(), arrival))
+        .map(|(i, l)| record(i as u64 + 1, l.as_bytes().to_vec(), arrival))
         .collect();
     kinesis_event_json(
         "arn:aws:kinesis:us-east-1:123456789012:stream/sluice-events",
-        "shardId-000000000000",
         &records,
     )
 }

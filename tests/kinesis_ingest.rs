@@ -9,7 +9,7 @@ use serde_json::Value;
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_local::events::{kinesis_event, sample, KRecord};
+use sluice_local::events::{kinesis_event, record, sample};
 use sluice_local::{demo_config, Aws};
 
 async fn run(aws: &Aws, bucket: &str, cfg: &PipelineConfig, event: KinesisBatch) -> Vec<String> {
@@ -258,15 +258,11 @@ async fn every_record_of_a_large_batch_lands_exactly_once() {
                 "session_id": "s", "url": "https://example.com/"}))
             .expect("json"),
         };
-        records.push(KRecord::new(i, data, arrival + i as f64 / 1000.0));
+        let mut r = record(i, data, arrival + i as f64 / 1000.0);
+        r.shard = "shardId-000000000003".into();
+        records.push(r);
     }
-    let failures = run(
-        &aws,
-        &bucket,
-        &cfg,
-        kinesis_event("shardId-000000000003", &records),
-    )
-    .await;
+    let failures = run(&aws, &bucket, &cfg, kinesis_event(&records)).await;
     assert!(failures.is_empty());
     let raw = aws.json_lines(&bucket, "raw/").await;
     let quarantine = aws.json_lines(&bucket, "quarantine/").await;
@@ -296,13 +292,7 @@ async fn oversized_record_and_empty_batch() {
     let aws = Aws::local().await;
     let bucket = aws.bucket().await;
     let cfg = demo_config();
-    let failures = run(
-        &aws,
-        &bucket,
-        &cfg,
-        kinesis_event("shardId-000000000000", &[]),
-    )
-    .await;
+    let failures = run(&aws, &bucket, &cfg, kinesis_event(&[])).await;
     assert!(failures.is_empty());
     assert!(
         aws.keys(&bucket, "").await.is_empty(),
@@ -316,10 +306,7 @@ async fn oversized_record_and_empty_batch() {
         &aws,
         &bucket,
         &cfg,
-        kinesis_event(
-            "shardId-000000000000",
-            &[KRecord::new(1, big.clone(), 1_763_805_600.0)],
-        ),
+        kinesis_event(&[record(1, big.clone(), 1_763_805_600.0)]),
     )
     .await;
     assert!(failures.is_empty());

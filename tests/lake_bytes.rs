@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use failure_notifier::archive::{async_archive, kinesis_archive, FetchedRecord, RangeRead};
+use failure_notifier::archive::{async_archive, kinesis_archive, RangeRead};
 use failure_notifier::failure::{classify, Failure};
 use kinesis_ingest::handler::{handle as ingest, Ingest};
 use kinesis_ingest::KinesisBatch;
@@ -21,10 +21,11 @@ use s3_transform::pii::HashKey;
 use s3_transform::{handle as transform, Transform};
 use sha2::{Digest, Sha256};
 use sluice_core::env::Zones;
+use sluice_core::lake::stream::StreamRecord;
 use sluice_core::notify::S3Input;
 use sluice_core::store::ObjectStore;
 use sluice_local::clickstream::generate;
-use sluice_local::events::{kinesis_event, s3_event_json, sample, KRecord};
+use sluice_local::events::{kinesis_event, s3_event_json, sample};
 use sluice_local::testing::{CountingWarehouse, MemStore};
 use sluice_local::{demo_config, workspace_root};
 
@@ -52,19 +53,20 @@ fn clickstream_batches() -> Vec<KinesisBatch> {
     let events = generate(600, NOW, 40, 7);
     let mut batches = Vec::new();
     for (s, shard) in SHARDS.iter().enumerate() {
-        let records: Vec<KRecord> = events
+        let records: Vec<StreamRecord> = events
             .iter()
             .enumerate()
             .filter(|(i, _)| i % SHARDS.len() == s)
-            .map(|(i, g)| KRecord {
+            .map(|(i, g)| StreamRecord {
+                shard: shard.to_string(),
                 seq: format!("4959{i:052}"),
                 partition_key: g.partition_key.clone(),
                 data: g.data.clone(),
-                arrival: NOW as f64 + i as f64 * 0.25,
+                arrival_micros: (NOW * 1000 + i as i64 * 250) * 1000,
             })
             .collect();
         for chunk in records.chunks(100) {
-            batches.push(kinesis_event(shard, chunk));
+            batches.push(kinesis_event(chunk));
         }
     }
     for name in [
@@ -152,7 +154,8 @@ async fn run_pipeline() -> MemStore {
         let archive = match classify(body) {
             Failure::Kinesis(k) => {
                 let records = (1..=4)
-                    .map(|n| FetchedRecord {
+                    .map(|n| StreamRecord {
+                        shard: "shardId-000000000000".into(),
                         seq: format!("4959{n:052}"),
                         partition_key: format!("pk-{n}"),
                         data: format!(r#"{{"type":"page_view","n":{n}}}"#).into_bytes(),

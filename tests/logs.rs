@@ -15,8 +15,9 @@ use s3_transform::Transform;
 use serde_json::{json, Value};
 use sluice_core::aws::S3Store;
 use sluice_core::env::Zones;
+use sluice_core::lake::stream::StreamRecord;
 use sluice_core::notify::S3Input;
-use sluice_local::events::{kinesis_event, s3_event_json, KRecord};
+use sluice_local::events::{kinesis_event, record, s3_event_json};
 use sluice_local::faults::{FaultProxy, Rates};
 use sluice_local::{demo_config, moto, unique, Aws, Pg};
 
@@ -87,10 +88,10 @@ async fn pii_payloads_and_secrets_never_appear_in_logs() {
         format!("{{\"type\":\"signup\",\"email\":\"{EMAIL}\",\"x\":{PAYLOAD}"),
         json!({"type":"signup","event_id":"su-2","ts":PAYLOAD,"user_id":"u","email":EMAIL}).to_string(),
     ];
-    let records: Vec<KRecord> = lines
+    let records: Vec<StreamRecord> = lines
         .iter()
         .enumerate()
-        .map(|(i, l)| KRecord::new(i as u64 + 1, l.clone().into_bytes(), arrival))
+        .map(|(i, l)| record(i as u64 + 1, l.clone().into_bytes(), arrival))
         .collect();
     let ingest = kinesis_ingest::Ingest {
         cfg: &cfg,
@@ -103,12 +104,12 @@ async fn pii_payloads_and_secrets_never_appear_in_logs() {
         error_500: 1.0,
         ..Rates::NONE
     });
-    let resp = kinesis_ingest::handle(&ingest, kinesis_event("shardId-000000000000", &records))
+    let resp = kinesis_ingest::handle(&ingest, kinesis_event(&records))
         .await
         .expect("handler");
     assert_eq!(resp.batch_item_failures.len(), records.len());
     proxy.set_rates(Rates::NONE);
-    let resp = kinesis_ingest::handle(&ingest, kinesis_event("shardId-000000000000", &records))
+    let resp = kinesis_ingest::handle(&ingest, kinesis_event(&records))
         .await
         .expect("handler");
     assert!(resp.batch_item_failures.is_empty());

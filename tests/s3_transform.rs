@@ -428,7 +428,7 @@ async fn hostile_objects_are_quarantined_without_failing() {
 
     let q = f.aws.keys(&f.bucket, "quarantine/").await;
     // A key outside the layout is named after the whole of it (see `layout::output_stem`).
-    let unrouted = sluice_core::layout::output_stem("refunds/x.json", None);
+    let unrouted = sluice_core::lake::keys::output_stem("refunds/x.json", None);
     assert!(unrouted.starts_with("src-refunds_x.json-"), "{unrouted}");
     assert_eq!(
         q,

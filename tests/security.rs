@@ -5,7 +5,7 @@
 //! - logs: `tests/logs.rs` (its own binary, so the captured subscriber sees every event);
 //!   PII in curated objects and PostgreSQL: `s3_transform::seeded_pii_never_reaches_curated_or_postgres`.
 
-use kinesis_ingest::{plan_batch, StreamRecord};
+use kinesis_ingest::plan_batch;
 use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
 use s3_transform::warehouse::Postgres;
@@ -14,9 +14,10 @@ use serde_json::{json, Value};
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::layout::is_safe_component;
+use sluice_core::lake::keys::is_safe_component;
+use sluice_core::lake::stream::StreamRecord;
 use sluice_core::notify::S3Input;
-use sluice_local::events::{kinesis_event, s3_event_json, KRecord};
+use sluice_local::events::{kinesis_event, record, s3_event_json};
 use sluice_local::{demo_config, shared_postgres, unique, Aws};
 
 fn assert_safe_key(key: &str) {
@@ -103,14 +104,9 @@ fn hostile_stream_values_never_reach_a_key() {
         }
     }
     // The handler's own path from a Lambda event (shard id from eventID) as well.
-    let event = kinesis_event(
-        "../../x\n",
-        &[KRecord::new(
-            1,
-            br#"{"type":"a/../b"}"#.to_vec(),
-            1_763_806_500.0,
-        )],
-    );
+    let mut hostile = record(1, br#"{"type":"a/../b"}"#.to_vec(), 1_763_806_500.0);
+    hostile.shard = "../../x\n".into();
+    let event = kinesis_event(&[hostile]);
     let records = event.records;
     for o in plan_batch(&cfg, &zones, &records).expect("plan").objects {
         assert_safe_key(&o.key);
@@ -206,7 +202,7 @@ async fn hostile_s3_keys_never_reach_an_output_key() {
         assert_safe_key(k);
     }
     // An unsupported file is copied to the quarantine with its reason.
-    let notes = sluice_core::layout::output_stem("notes.txt", None);
+    let notes = sluice_core::lake::keys::output_stem("notes.txt", None);
     assert!(notes.starts_with("src-notes.txt-"), "{notes}");
     let reason = aws
         .get(
@@ -223,7 +219,7 @@ async fn hostile_s3_keys_never_reach_an_output_key() {
         "{written:?}"
     );
     // The `hr=+1` object is not given a partition: its quarantine file sits at the dataset root.
-    let a = sluice_core::layout::output_stem("dt=2025-11-22/hr=+1/a.json", None);
+    let a = sluice_core::lake::keys::output_stem("dt=2025-11-22/hr=+1/a.json", None);
     assert!(
         written
             .iter()

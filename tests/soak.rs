@@ -28,11 +28,12 @@ use serde_json::Value;
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::layout::is_transform_quarantine;
+use sluice_core::lake::keys::is_transform_quarantine;
+use sluice_core::lake::stream::StreamRecord;
 use sluice_core::notify::S3Input;
 use sluice_core::store::ObjectStore;
 use sluice_local::clickstream::generate;
-use sluice_local::events::{kinesis_event, s3_event_json, KRecord};
+use sluice_local::events::{kinesis_event, record, s3_event_json};
 use sluice_local::faults::{FaultProxy, Rates};
 use sluice_local::{gunzip, moto, unique, workspace_root, Aws, Pg};
 
@@ -113,7 +114,7 @@ struct IngestStats {
 async fn drive_shard(
     ctx: &kinesis_ingest::Ingest<'_>,
     shard: &str,
-    records: &[KRecord],
+    records: &[StreamRecord],
     batch: usize,
 ) -> IngestStats {
     let mut st = IngestStats::default();
@@ -121,7 +122,7 @@ async fn drive_shard(
     let mut consecutive = 0;
     while pos < records.len() {
         let end = (pos + batch).min(records.len());
-        let event = kinesis_event(shard, &records[pos..end]);
+        let event = kinesis_event(&records[pos..end]);
         st.batches += 1;
         if st.batches % 10 == 0 {
             eprintln!("  kinesis-ingest {shard}: record {pos}/{}", records.len());
@@ -253,13 +254,14 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
     // Producers: records spread over the shards, sequence numbers increasing per shard.
     let now = chrono::Utc::now().timestamp();
     let generated = generate(n, now, 30, seed);
-    let mut shards: Vec<Vec<KRecord>> = vec![Vec::new(); SHARDS];
+    let mut shards: Vec<Vec<StreamRecord>> = vec![Vec::new(); SHARDS];
     let mut valid: HashMap<String, (String, String)> = HashMap::new(); // seq -> (dataset, key)
     let mut invalid: HashSet<String> = HashSet::new();
     let mut purchases_sent: Vec<Value> = Vec::new();
     for (i, g) in generated.into_iter().enumerate() {
-        let mut r = KRecord::new(i as u64, g.data, now as f64);
+        let mut r = record(i as u64, g.data, now as f64);
         r.partition_key = g.partition_key;
+        r.shard = format!("shardId-{:012}", i % SHARDS);
         if g.valid {
             let v: Value = serde_json::from_slice(&r.data).expect("valid record is JSON");
             let (ds, key) = match v["type"].as_str().expect("type") {

@@ -12,7 +12,7 @@ pub mod runtime_api;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use kinesis_ingest::{plan_batch, KinesisBatch, Plan, StreamRecord};
+use kinesis_ingest::{plan_batch, KinesisBatch, Plan};
 use s3_transform::input::{
     format_of, read_object, Limits, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_LINE,
 };
@@ -21,15 +21,16 @@ use s3_transform::transform::{columns, transform, Column, Transformed};
 use serde_json::{json, Map, Value};
 use sluice_core::config::{Dataset, PipelineConfig};
 use sluice_core::env::Zones;
-use sluice_core::layout::Partition;
-use sluice_local::events::{kinesis_event_json, KRecord};
+use sluice_core::lake::keys::Partition;
+use sluice_core::lake::stream::StreamRecord;
+use sluice_local::events::{kinesis_event_json, record};
 
 /// Lambda's invocation payload limit (synchronous and event-source invocations), bytes.
 pub const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 /// Average size the generated events are padded to, bytes.
 pub const TARGET_EVENT_BYTES: usize = 850;
 /// The shard every generated record comes from.
-pub const SHARD: &str = "shardId-000000000000";
+pub const SHARD: &str = sluice_local::events::SHARD;
 /// 2025-11-22T10:00:00Z: event times fall in the four hours before, arrivals just after.
 pub const NOW_SECS: i64 = 1_763_805_600;
 /// Malformed events per thousand (every kind the pipeline classifies).
@@ -92,7 +93,7 @@ fn pad(data: &[u8], target: usize, rng: &mut u64) -> Vec<u8> {
 }
 
 /// The generated clickstream records of the benchmark (padded, with ~3 % malformed ones).
-pub fn records(n: usize) -> Vec<KRecord> {
+pub fn records(n: usize) -> Vec<StreamRecord> {
     let mut rng = SEED | 1;
     sluice_local::clickstream::generate(n, NOW_SECS, BAD_PER_MILLE, SEED)
         .into_iter()
@@ -111,7 +112,7 @@ pub fn records(n: usize) -> Vec<KRecord> {
             // misread as 25 ms / 98 ms (see bench/NOTES.md).
             let millis = 60_000 + i as i64 * 250 + 1;
             let arrival = NOW_SECS as f64 + millis as f64 / 1000.0;
-            let mut r = KRecord::new(i as u64 + 1, data, arrival);
+            let mut r = record(i as u64 + 1, data, arrival);
             r.partition_key = g.partition_key;
             r
         })
@@ -127,7 +128,7 @@ pub fn ingest_event() -> Result<(Vec<u8>, usize)> {
     let mut total = r#"{"Records":[]}"#.len();
     let mut n = 0;
     for r in &all {
-        let one = kinesis_event_json(arn, SHARD, std::slice::from_ref(r)).to_string();
+        let one = kinesis_event_json(arn, std::slice::from_ref(r)).to_string();
         let add = one.len() - r#"{"Records":[]}"#.len() + usize::from(n > 0);
         if total + add > LAMBDA_PAYLOAD_LIMIT {
             break;
@@ -135,9 +136,7 @@ pub fn ingest_event() -> Result<(Vec<u8>, usize)> {
         total += add;
         n += 1;
     }
-    let bytes = kinesis_event_json(arn, SHARD, &all[..n])
-        .to_string()
-        .into_bytes();
+    let bytes = kinesis_event_json(arn, &all[..n]).to_string().into_bytes();
     anyhow::ensure!(
         bytes.len() <= LAMBDA_PAYLOAD_LIMIT,
         "event is {} bytes",
@@ -164,16 +163,7 @@ pub struct RawObject {
 /// of `batch` records), as inputs of s3-transform.
 pub fn raw_objects(cfg: &PipelineConfig, n: usize, batch: usize) -> Result<Vec<RawObject>> {
     let zones = Zones::default();
-    let recs: Vec<StreamRecord> = records(n)
-        .into_iter()
-        .map(|r| StreamRecord {
-            shard: SHARD.to_string(),
-            seq: r.seq,
-            partition_key: r.partition_key,
-            arrival_micros: (r.arrival * 1000.0).round() as i64 * 1000,
-            data: r.data,
-        })
-        .collect();
+    let recs = records(n);
     let mut out = Vec::new();
     for chunk in recs.chunks(batch.max(1)) {
         let plan = plan_batch(cfg, &zones, chunk)?;

@@ -21,6 +21,7 @@ use sluice_bench::{
 };
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
+use sluice_core::lake::keys::{object_key, Partition, RAW_EXTENSION};
 use tokio_postgres::types::Type;
 
 const MB: f64 = 1_000_000.0;
@@ -352,7 +353,9 @@ fn bench_postgres(cfg: &PipelineConfig, rows: &[Row], cols: &[Column]) -> Result
         let wh = Postgres::new(config, None, &schema);
         let mut client = pg.client().await?;
         let refs: Vec<&Row> = rows.iter().collect();
-        let source = "raw/page_views/dt=2025-11-22/hr=09/bench.json.gz";
+        let file = format!("bench{RAW_EXTENSION}");
+        let source = object_key("raw/", "page_views", &Partition::of_hour(489_945), &file);
+        let source = source.as_str();
         // Create both tables with the loader's DDL (primary key on _sluice_key), then empty them.
         wh.load("page_views", cols, &refs[..1], source).await?;
         wh.load("page_views_copy", cols, &refs[..1], source).await?;

@@ -1,6 +1,6 @@
 //! The CLI library's one error type.
 
-use sluice_core::dead_letter::ParseError;
+use sluice_core::lake::dead_letter::ParseError;
 
 /// Result alias over [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,7 +1,7 @@
 //! sluice-cli: the `sluice` command-line tool (binary `sluice`).
 //!
 //! [`Cli`] is the command line (clap); [`replay`] reads a dead letter written by
-//! failure-notifier (its format lives in `sluice_core::dead_letter`), plans and carries out
+//! failure-notifier (its format lives in `sluice_core::lake::dead_letter`), plans and carries out
 //! the replay; [`ports`] holds the Kinesis and Lambda ports with their AWS adapters; [`error`]
 //! is the crate's error type.
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use sluice_core::aws::{parse_s3_uri, S3Store};
 use sluice_core::store::ObjectStore;
 
-use sluice_core::dead_letter::{parse_dead_letter, DeadLetter, KinesisHeader};
+use sluice_core::lake::dead_letter::{parse_dead_letter, DeadLetter, KinesisHeader};
 
 use crate::error::{Error, Result};
 use crate::ports::{Entry, Invoker, RecordWriter, StreamTarget};

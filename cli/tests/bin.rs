@@ -3,9 +3,10 @@
 
 use std::process::{Command, Output};
 
-use failure_notifier::archive::{async_archive, kinesis_archive, FetchedRecord, RangeRead};
+use failure_notifier::archive::{async_archive, kinesis_archive, RangeRead};
 use failure_notifier::failure::{classify, Failure};
 use serde_json::{json, Value};
+use sluice_core::lake::stream::StreamRecord;
 use sluice_local::events::sample;
 use sluice_local::{unique, Aws};
 
@@ -55,8 +56,9 @@ async fn dry_run_of_a_kinesis_dead_letter_sends_nothing() {
     let Failure::Kinesis(f) = kinesis_failure(&arn) else {
         panic!("the sample is a Kinesis failure")
     };
-    let records: Vec<FetchedRecord> = (1..=3)
-        .map(|i| FetchedRecord {
+    let records: Vec<StreamRecord> = (1..=3)
+        .map(|i| StreamRecord {
+            shard: "shardId-000000000000".into(),
             seq: i.to_string(),
             partition_key: format!("user-{i}"),
             data: format!("{{\"n\":{i}}}").into_bytes(),

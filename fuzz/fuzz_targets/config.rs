@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sluice_core::config::{is_glue_name, PipelineConfig};
-use sluice_core::layout::is_safe_component;
+use sluice_core::lake::keys::is_safe_component;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice_core::layout::{decode_s3_event_key, is_safe_component, parse_zone_key, Partition};
+use sluice_core::lake::keys::{decode_s3_event_key, is_safe_component, parse_zone_key, Partition};
 use sluice_core::notify::{decide, ObjectNotice};
 
 fn safe(s: &str) -> bool {

@@ -2,35 +2,31 @@
 //! the runtime hands the handlers, and loaders for the committed samples in `events/`.
 
 use base64::Engine;
+use kinesis_ingest::event::arrival_micros;
 use kinesis_ingest::KinesisBatch;
 use serde_json::{json, Value};
+use sluice_core::lake::stream::StreamRecord;
 
 use crate::services::workspace_root;
 
-/// One record for [`kinesis_event`].
-#[derive(Debug, Clone)]
-pub struct KRecord {
-    pub seq: String,
-    pub partition_key: String,
-    pub data: Vec<u8>,
-    /// Approximate arrival, epoch seconds with millisecond fraction.
-    pub arrival: f64,
-}
+/// The shard of [`record`]'s records.
+pub const SHARD: &str = "shardId-000000000000";
 
-impl KRecord {
-    /// A record with sequence number `seq`, partition key `pk-<seq>` and the given arrival.
-    pub fn new(seq: u64, data: impl Into<Vec<u8>>, arrival: f64) -> KRecord {
-        KRecord {
-            seq: format!("4959{seq:052}"),
-            partition_key: format!("pk-{seq}"),
-            data: data.into(),
-            arrival,
-        }
+/// A record on [`SHARD`] with sequence number `4959<seq, 52 digits>`, partition key `pk-<seq>`,
+/// arriving at `arrival` (epoch seconds, millisecond fraction).
+pub fn record(seq: u64, data: impl Into<Vec<u8>>, arrival: f64) -> StreamRecord {
+    StreamRecord {
+        shard: SHARD.into(),
+        seq: format!("4959{seq:052}"),
+        partition_key: format!("pk-{seq}"),
+        arrival_micros: arrival_micros(arrival),
+        data: data.into(),
     }
 }
 
-/// The JSON of a Kinesis event for one shard, exactly as Lambda delivers it.
-pub fn kinesis_event_json(stream_arn: &str, shard: &str, records: &[KRecord]) -> Value {
+/// The JSON of a Kinesis event, exactly as Lambda delivers it (one shard per event in AWS;
+/// each record's `eventID` names its own shard).
+pub fn kinesis_event_json(stream_arn: &str, records: &[StreamRecord]) -> Value {
     let b64 = base64::engine::general_purpose::STANDARD;
     let recs: Vec<Value> = records
         .iter()
@@ -41,11 +37,11 @@ pub fn kinesis_event_json(stream_arn: &str, shard: &str, records: &[KRecord]) ->
                     "partitionKey": r.partition_key,
                     "sequenceNumber": r.seq,
                     "data": b64.encode(&r.data),
-                    "approximateArrivalTimestamp": r.arrival,
+                    "approximateArrivalTimestamp": r.arrival_micros as f64 / 1e6,
                 },
                 "eventSource": "aws:kinesis",
                 "eventVersion": "1.0",
-                "eventID": format!("{shard}:{}", r.seq),
+                "eventID": format!("{}:{}", r.shard, r.seq),
                 "eventName": "aws:kinesis:record",
                 "invokeIdentityArn": "arn:aws:iam::123456789012:role/kinesis-ingest",
                 "awsRegion": "us-east-1",
@@ -56,11 +52,10 @@ pub fn kinesis_event_json(stream_arn: &str, shard: &str, records: &[KRecord]) ->
     json!({ "Records": recs })
 }
 
-/// A Kinesis event for one shard, read from its JSON the way the Lambda entry point reads it.
-pub fn kinesis_event(shard: &str, records: &[KRecord]) -> KinesisBatch {
+/// A Kinesis event, read from its JSON the way the Lambda entry point reads it.
+pub fn kinesis_event(records: &[StreamRecord]) -> KinesisBatch {
     let v = kinesis_event_json(
         "arn:aws:kinesis:us-east-1:123456789012:stream/sluice-events",
-        shard,
         records,
     );
     serde_json::from_value(v).expect("kinesis event shape")

@@ -17,6 +17,7 @@ use serde_json::Value;
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
+use sluice_core::lake::keys::{curated_key, Partition};
 use sluice_core::notify::S3Input;
 
 use crate::clickstream::generate;
@@ -34,8 +35,16 @@ const PUT_RECORDS_MAX: usize = 500;
 /// Lambda retries a failed asynchronous invocation twice.
 const ASYNC_ATTEMPTS: usize = 3;
 
-/// The drill's deliberately conflicting curated file (its `amount` is a string).
-const DRILL_KEY: &str = "curated/purchases/dt=2023-11-14/hr=22/drill.parquet";
+/// The drill's deliberately conflicting curated file (its `amount` is a string), in the
+/// partition of 2023-11-14T22.
+fn drill_key(zones: &Zones) -> String {
+    curated_key(
+        &zones.curated,
+        "purchases",
+        &Partition::of_hour(472_222),
+        "drill",
+    )
+}
 /// Purchases compared by value in every run.
 const VALUE_SAMPLE: usize = 200;
 
@@ -170,7 +179,7 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
     pb.finish();
 
     // The drill: a curated file whose `amount` is a string conflicts with the Glue table.
-    drill(aws, cfg).await?;
+    drill(aws, cfg, &zones).await?;
     catalog_queue(aws, &glue, &ProgressBar::hidden(), &mut sum).await?;
 
     // failure-notifier, from the on-failure queue.
@@ -232,7 +241,7 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
         aws,
         BUCKET,
         &format!("{}purchases/", zones.curated),
-        &[DRILL_KEY],
+        &[drill_key(&zones).as_str()],
         pg,
         &cfg.warehouse.schema,
         &sent,
@@ -381,7 +390,7 @@ async fn catalog_queue(
     Ok(())
 }
 
-async fn drill(aws: &Aws, cfg: &PipelineConfig) -> Result<()> {
+async fn drill(aws: &Aws, cfg: &PipelineConfig, zones: &Zones) -> Result<()> {
     let Some(ds) = cfg.dataset("purchases") else {
         return Ok(());
     };
@@ -406,7 +415,7 @@ async fn drill(aws: &Aws, cfg: &PipelineConfig) -> Result<()> {
     };
     let bytes =
         s3_transform::parquet_out::encode(&cols, &[row], "drill").map_err(anyhow::Error::msg)?;
-    aws.put(BUCKET, DRILL_KEY, bytes).await;
+    aws.put(BUCKET, &drill_key(zones), bytes).await;
     Ok(())
 }
 

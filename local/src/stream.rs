@@ -8,8 +8,9 @@ use anyhow::{bail, Context, Result};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use kinesis_ingest::KinesisBatch;
+use sluice_core::lake::stream::{seq_cmp, StreamRecord};
 
-use crate::events::{kinesis_event_json, KRecord};
+use crate::events::kinesis_event_json;
 
 /// What one drain of a stream did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -69,28 +70,29 @@ where
             if out.records().is_empty() {
                 break;
             }
-            let records: Vec<KRecord> = out
+            let records: Vec<StreamRecord> = out
                 .records()
                 .iter()
-                .map(|r| KRecord {
+                .map(|r| StreamRecord {
+                    shard: shard_id.clone(),
                     seq: r.sequence_number().to_string(),
                     partition_key: r.partition_key().unwrap_or_default().to_string(),
                     data: r.data().as_ref().to_vec(),
-                    arrival: r
+                    arrival_micros: r
                         .approximate_arrival_timestamp()
-                        .map(|t| t.as_secs_f64())
-                        .unwrap_or_default(),
+                        .and_then(|t| t.to_millis().ok())
+                        .unwrap_or_default()
+                        * 1000,
                 })
                 .collect();
-            let event: KinesisBatch =
-                serde_json::from_value(kinesis_event_json(&arn, &shard_id, &records))?;
+            let event: KinesisBatch = serde_json::from_value(kinesis_event_json(&arn, &records))?;
             stats.batches += 1;
             let resp = invoke(event).await?;
             let lowest = resp
                 .batch_item_failures
                 .iter()
                 .filter_map(|f| f.item_identifier.clone())
-                .min_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));
+                .min_by(|a, b| seq_cmp(a, b));
             match lowest {
                 None => {
                     stats.records += records.len();

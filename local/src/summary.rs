@@ -2,6 +2,7 @@
 //! from the bucket, the Glue tables, PostgreSQL row counts and the value check
 //! ([`crate::values`]); [`Summary::reconcile`] names every check that fails.
 
+use sluice_core::lake::keys::{is_transform_quarantine, RAW_EXTENSION};
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
@@ -103,7 +104,7 @@ pub(crate) async fn zone(aws: &Aws, bucket: &str, prefix: &str, gz: bool) -> Zon
         let body = aws.get(bucket, &key).await;
         z.objects += 1;
         z.stored_bytes += body.len();
-        if gz && key.ends_with(".json.gz") {
+        if gz && key.ends_with(RAW_EXTENSION) {
             let text = gunzip(&body);
             z.records += text.lines().count();
             z.json_bytes += text.len();
@@ -115,7 +116,7 @@ pub(crate) async fn zone(aws: &Aws, bucket: &str, prefix: &str, gz: bool) -> Zon
 pub(crate) async fn count_ingest_quarantine(aws: &Aws, bucket: &str, prefix: &str) -> usize {
     let mut n = 0;
     for key in aws.keys(bucket, prefix).await {
-        if key.ends_with(".json.gz") && !sluice_core::layout::is_transform_quarantine(&key) {
+        if key.ends_with(RAW_EXTENSION) && !is_transform_quarantine(&key) {
             n += gunzip(&aws.get(bucket, &key).await).lines().count();
         }
     }

@@ -3,7 +3,7 @@
 //! Every variable sluice reads is named here, so the README's table and the code agree.
 
 use crate::error::{Error, Result};
-use crate::layout::validate_prefix;
+use crate::lake::keys::validate_prefix;
 
 /// The data bucket.
 pub const BUCKET: &str = "SLUICE_BUCKET";

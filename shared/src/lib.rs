@@ -3,17 +3,17 @@
 //! Everything the Lambda functions have in common lives here, on the crate's own types (Lambda
 //! event JSON stays in the function crates): dataset configuration and schema ([`config`]),
 //! value coercion and time parsing ([`schema`]), record decoding including KPL de-aggregation
-//! ([`record`], [`kpl`]), the object-key layout of the lake ([`layout`]), the NDJSON + gzip codec
-//! ([`ndjson`]), error classification ([`error`]), telemetry ([`telemetry`]) and the storage port
-//! with its S3 adapter ([`store`]).
+//! ([`record`], [`kpl`]), the lake contract — keys, line formats, quarantine and dead-letter
+//! formats, the stream-record type ([`lake`]) —, the NDJSON + gzip codec ([`ndjson`]), error
+//! classification ([`error`]), telemetry ([`telemetry`]) and the storage port with its S3
+//! adapter ([`store`]).
 
 pub mod config;
-pub mod dead_letter;
 pub mod env;
 pub mod error;
 pub mod jsontext;
 pub mod kpl;
-pub mod layout;
+pub mod lake;
 pub mod ndjson;
 pub mod notify;
 pub mod object;

@@ -1,82 +1,16 @@
-//! The NDJSON + gzip codec of the raw and quarantine zones.
-//!
-//! Lines are written by splicing sluice's metadata object into the record's own JSON text, so
-//! the original bytes (number precision, key order, escapes) are kept; only raw CR/LF, which
-//! valid JSON allows solely as whitespace between tokens, become spaces so each record is one
-//! line. gzip output is deterministic: no file name, mtime 0, fixed OS byte.
+//! The NDJSON + gzip codec of the raw and quarantine zones: JSON lines and deterministic gzip
+//! (no file name, mtime 0, fixed OS byte). What a raw line holds is the lake contract's
+//! ([`crate::lake::line`]).
 //!
 //! Compression is libdeflate (whole-buffer; objects are built in memory anyway): at the same
 //! level it is faster than zlib and its streams are smaller (see BENCHMARKS.md). Readers are
 //! unaffected: it is plain single-member gzip.
 
 use libdeflater::{CompressionLvl, Compressor};
-use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
-
-/// The key under which each raw line carries sluice's metadata (the one reserved field; see
-/// [`crate::config::RESERVED_PREFIX`]).
-pub const META_KEY: &str = crate::config::RESERVED_PREFIX;
-
-/// Deterministic metadata of one raw line: where the record came from, never when it was seen.
-/// Written by kinesis-ingest, read back by s3-transform ([`LineMeta::parse`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LineMeta<'a> {
-    #[serde(borrow)]
-    pub shard: Cow<'a, str>,
-    #[serde(borrow)]
-    pub seq: Cow<'a, str>,
-    pub sub: u32,
-    #[serde(borrow, default)]
-    pub pk: Cow<'a, str>,
-    /// Kinesis approximate arrival time, RFC 3339 UTC with milliseconds.
-    #[serde(borrow, default)]
-    pub arrival: Cow<'a, str>,
-}
-
-impl<'a> LineMeta<'a> {
-    /// The metadata object's JSON text (the raw value of [`META_KEY`]), if well formed.
-    pub fn parse(text: &'a str) -> Option<LineMeta<'a>> {
-        serde_json::from_str(text).ok()
-    }
-
-    /// The record key of a record whose dataset declares no key field: its stream position,
-    /// `<shard>-<seq>-<sub>`, the same for every delivery of the record.
-    pub fn record_key(&self) -> String {
-        format!("{}-{}-{}", self.shard, self.seq, self.sub)
-    }
-
-    /// The arrival time in epoch microseconds, if it parses.
-    pub fn arrival_micros(&self) -> Option<i64> {
-        crate::schema::parse_timestamp(&self.arrival).ok()
-    }
-}
-
-/// Appends `obj_text` (the exact text of one JSON object) with `meta` spliced in as its first
-/// key, followed by `\n`.
-pub fn push_line_with_meta(out: &mut Vec<u8>, meta: &LineMeta<'_>, obj_text: &str) -> Result<()> {
-    let body = obj_text
-        .strip_prefix('{')
-        .ok_or_else(|| Error::Encode("record text does not start with '{'".into()))?;
-    out.extend_from_slice(b"{\"");
-    out.extend_from_slice(META_KEY.as_bytes());
-    out.extend_from_slice(b"\":");
-    serde_json::to_writer(&mut *out, meta).map_err(|e| Error::Encode(e.to_string()))?;
-    if !body.trim_start().starts_with('}') {
-        out.push(b',');
-    }
-    let start = out.len();
-    out.extend_from_slice(body.as_bytes());
-    for b in &mut out[start..] {
-        if *b == b'\n' || *b == b'\r' {
-            *b = b' ';
-        }
-    }
-    out.push(b'\n');
-    Ok(())
-}
 
 /// Appends one serialisable value as a JSON line.
 pub fn push_json_line<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<()> {
@@ -102,52 +36,6 @@ pub fn gzip(data: &[u8], level: u32) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
     use std::io::Read;
-
-    const META: LineMeta<'static> = LineMeta {
-        shard: Cow::Borrowed("shardId-000000000000"),
-        seq: Cow::Borrowed("49"),
-        sub: 0,
-        pk: Cow::Borrowed("p\"k"),
-        arrival: Cow::Borrowed("2025-11-22T10:00:00.000Z"),
-    };
-
-    #[test]
-    fn metadata_reads_back_as_written() {
-        let text = serde_json::to_string(&META).expect("json");
-        let back = LineMeta::parse(&text).expect("parses");
-        assert_eq!(back, META);
-        assert_eq!(back.record_key(), "shardId-000000000000-49-0");
-        assert_eq!(back.arrival_micros(), Some(1_763_805_600_000_000));
-        assert!(LineMeta::parse(r#"{"shard":"s"}"#).is_none());
-        let partial = LineMeta::parse(r#"{"shard":"s","seq":"9","sub":2}"#).expect("parses");
-        assert_eq!(
-            (partial.record_key(), partial.arrival_micros()),
-            ("s-9-2".into(), None)
-        );
-    }
-
-    fn line(obj: &str) -> String {
-        let mut out = Vec::new();
-        push_line_with_meta(&mut out, &META, obj).expect("line");
-        String::from_utf8(out).expect("utf8")
-    }
-
-    #[test]
-    fn splices_metadata_first_and_keeps_the_record() {
-        let l = line("{\"a\":1.10,\n\"b\":\"x\\ny\"}");
-        assert!(l.ends_with("}\n") && l.matches('\n').count() == 1, "{l}");
-        let v: serde_json::Value = serde_json::from_str(&l).expect("json");
-        assert_eq!(v["a"].to_string(), "1.1");
-        assert!(l.contains("\"a\":1.10"));
-        assert_eq!(v["b"], "x\ny");
-        assert_eq!(v["_sluice"]["pk"], "p\"k");
-        assert!(l.starts_with("{\"_sluice\":{\"shard\""));
-        let empty = line("{ }");
-        let v: serde_json::Value = serde_json::from_str(&empty).expect("json");
-        assert_eq!(v.as_object().map(|m| m.len()), Some(1));
-        let mut out = Vec::new();
-        assert!(push_line_with_meta(&mut out, &META, "[1]").is_err());
-    }
 
     #[test]
     fn gzip_is_deterministic_and_round_trips() {

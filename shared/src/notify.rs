@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::layout::decode_s3_event_key;
+use crate::lake::keys::decode_s3_event_key;
 
 /// One object notification, on sluice's own type.
 #[derive(Debug, Clone, PartialEq, Eq)]

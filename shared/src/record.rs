@@ -6,81 +6,12 @@
 //! [`Reject`] that says why not. [`validate`] then routes an object to its dataset, checks it
 //! against the schema and finds its event time. Nothing here echoes payload values into reasons.
 
-use std::fmt;
-
 use crate::config::{Dataset, FieldType, PipelineConfig, RESERVED_PREFIX};
 use crate::jsontext;
 use crate::kpl;
+use crate::lake::quarantine::RejectKind;
 use crate::object::{self, coerce_raw, raw_type_name, Doc, Object};
 use crate::schema::{CoerceError, Typed, MIN_EVENT_TIME_MICROS};
-
-/// The classified reasons a record (or, in s3-transform, a whole object) is quarantined: one
-/// enum for both stages, written to quarantine lines as [`RejectKind::as_str`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RejectKind {
-    CorruptAggregate,
-    InvalidUtf8,
-    InvalidJson,
-    NotAnObject,
-    Oversized,
-    Unrouted,
-    UnknownDataset,
-    ReservedField,
-    MissingField,
-    WrongType,
-    BadEventTime,
-    EventTimeOutOfRange,
-    /// A declared value no sink can store (NUL in text or JSON, a year outside 0001–9999).
-    UnstorableValue,
-    /// Nested deeper than [`crate::jsontext::MAX_NESTING`].
-    TooDeep,
-    /// A line of a file in raw/ longer than s3-transform's line cap.
-    LineTooLong,
-    /// A CSV row that does not parse or does not match the header.
-    InvalidCsv,
-    /// A whole object over the decompressed-size cap (a gzip bomb, a huge file).
-    TooLarge,
-    /// A whole object that cannot be decompressed (truncated gzip, not gzip).
-    Corrupt,
-    /// A CSV object whose header cannot be read.
-    BadHeader,
-    /// A whole object of a type s3-transform does not read.
-    Unsupported,
-}
-
-impl RejectKind {
-    /// Stable snake_case name, written to quarantine lines and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectKind::CorruptAggregate => "corrupt_aggregate",
-            RejectKind::InvalidUtf8 => "invalid_utf8",
-            RejectKind::InvalidJson => "invalid_json",
-            RejectKind::NotAnObject => "not_an_object",
-            RejectKind::Oversized => "oversized",
-            RejectKind::Unrouted => "unrouted",
-            RejectKind::UnknownDataset => "unknown_dataset",
-            RejectKind::ReservedField => "reserved_field",
-            RejectKind::MissingField => "missing_field",
-            RejectKind::WrongType => "wrong_type",
-            RejectKind::BadEventTime => "bad_event_time",
-            RejectKind::EventTimeOutOfRange => "event_time_out_of_range",
-            RejectKind::UnstorableValue => "unstorable_value",
-            RejectKind::TooDeep => "too_deep",
-            RejectKind::LineTooLong => "line_too_long",
-            RejectKind::InvalidCsv => "invalid_csv",
-            RejectKind::TooLarge => "too_large",
-            RejectKind::Corrupt => "corrupt",
-            RejectKind::BadHeader => "bad_header",
-            RejectKind::Unsupported => "unsupported",
-        }
-    }
-}
-
-impl fmt::Display for RejectKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A classified rejection with a readable reason (no payload values).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,7 +225,7 @@ pub fn validate<'c>(
     };
     let route: &str = &route;
     let Some(dataset) = cfg.route(route) else {
-        let shown = if route.len() <= 64 && crate::layout::is_safe_component(route) {
+        let shown = if route.len() <= 64 && crate::lake::keys::is_safe_component(route) {
             format!(" {route:?}")
         } else {
             String::new()

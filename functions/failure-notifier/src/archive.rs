@@ -1,5 +1,5 @@
 //! Building dead-letter archives (pure). The zone's keys and formats are the lake contract's:
-//! `sluice_core::dead_letter`, re-exported here.
+//! `sluice_core::lake::dead_letter`, re-exported here.
 //!
 //! Layout under the dead-letter prefix (`SLUICE_DEAD_LETTER_PREFIX`, default `dead-letter/`):
 //!
@@ -17,35 +17,26 @@
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
-pub use sluice_core::dead_letter::{
+pub use sluice_core::lake::dead_letter::{
     parse_dead_letter, ArchivedRecord, AsyncArchive, DeadLetter, KinesisHeader, ParseError,
     ASYNC_FAILURE, CONTENT_TYPE_GZ, CONTENT_TYPE_JSON, CONTENT_TYPE_TEXT, KINESIS_HEADER,
     KINESIS_RECORD,
 };
-use sluice_core::layout::is_safe_component;
+use sluice_core::lake::keys::is_safe_component;
+use sluice_core::lake::stream::{seq_cmp, StreamRecord};
 use sluice_core::ndjson::{gzip, push_json_line};
 use sluice_core::schema::format_micros;
 
 use crate::error::{Error, Result};
-use crate::failure::{seq_cmp, AsyncFailure, KinesisFailure};
+use crate::failure::{AsyncFailure, KinesisFailure};
 
 /// gzip level of Kinesis archives.
 const GZIP_LEVEL: u32 = 6;
 
-/// One record read back from a shard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchedRecord {
-    pub seq: String,
-    pub partition_key: String,
-    pub data: Vec<u8>,
-    /// Approximate arrival, epoch microseconds (millisecond precision).
-    pub arrival_micros: i64,
-}
-
 /// What reading a range back gave: the records, or why they could not be read at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RangeRead {
-    Records(Vec<FetchedRecord>),
+    Records(Vec<StreamRecord>),
     /// The shard could not be read for a reason a retry will not fix (stream deleted, ...).
     Unreadable(String),
 }
@@ -65,7 +56,7 @@ pub struct Archive {
 
 /// The key of a Kinesis archive.
 pub fn kinesis_key(prefix: &str, f: &KinesisFailure) -> String {
-    sluice_core::dead_letter::kinesis_key(
+    sluice_core::lake::dead_letter::kinesis_key(
         prefix,
         &f.stream,
         &f.shard_id,
@@ -76,7 +67,7 @@ pub fn kinesis_key(prefix: &str, f: &KinesisFailure) -> String {
 
 /// Builds the Kinesis archive from the records read back.
 pub fn kinesis_archive(prefix: &str, f: &KinesisFailure, read: &RangeRead) -> Result<Archive> {
-    let (records, unreadable): (Vec<&FetchedRecord>, Option<&str>) = match read {
+    let (records, unreadable): (Vec<&StreamRecord>, Option<&str>) = match read {
         RangeRead::Records(r) => (
             r.iter()
                 .filter(|r| {
@@ -168,7 +159,7 @@ pub fn async_archive(prefix: &str, f: &AsyncFailure) -> Result<Archive> {
     let mut body = serde_json::to_vec(&doc).map_err(|e| Error::Encode(e.to_string()))?;
     body.push(b'\n');
     Ok(Archive {
-        key: sluice_core::dead_letter::async_key(
+        key: sluice_core::lake::dead_letter::async_key(
             prefix,
             &f.function,
             &f.date,
@@ -196,7 +187,7 @@ pub fn unknown_archive(prefix: &str, message_id: Option<&str>, body: &str) -> Ar
         CONTENT_TYPE_TEXT
     };
     Archive {
-        key: sluice_core::dead_letter::unknown_key(prefix, &id, is_json),
+        key: sluice_core::lake::dead_letter::unknown_key(prefix, &id, is_json),
         body: body.as_bytes().to_vec(),
         content_type,
         records: 1,
@@ -225,8 +216,9 @@ mod tests {
         }
     }
 
-    fn rec(seq: &str) -> FetchedRecord {
-        FetchedRecord {
+    fn rec(seq: &str) -> StreamRecord {
+        StreamRecord {
+            shard: "shardId-000000000000".into(),
             seq: seq.into(),
             partition_key: format!("pk-{seq}"),
             data: format!("{{\"n\":{seq}}}").into_bytes(),

@@ -11,7 +11,8 @@
 //! first.
 
 use serde_json::Value;
-use sluice_core::layout::is_safe_component;
+use sluice_core::lake::keys::is_safe_component;
+use sluice_core::lake::stream::seq_cmp;
 
 /// A recognised or unrecognised failure message.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,13 +249,6 @@ fn asynchronous(
     })
 }
 
-/// Orders Kinesis sequence numbers (decimal strings of any length) numerically.
-pub fn seq_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let a = a.trim_start_matches('0');
-    let b = b.trim_start_matches('0');
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,7 +353,5 @@ mod tests {
             function_name_of_arn("arn:aws:lambda:us-east-1:1:function:f:prod"),
             Some("f")
         );
-        assert_eq!(seq_cmp("10", "9"), std::cmp::Ordering::Greater);
-        assert_eq!(seq_cmp("009", "9"), std::cmp::Ordering::Equal);
     }
 }

@@ -139,10 +139,10 @@ pub async fn handle_message(ctx: &Notifier<'_>, msg: &SqsMessage) -> Result<Hand
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::FetchedRecord;
     use crate::sns::Alert;
     use async_trait::async_trait;
     use serde_json::json;
+    use sluice_core::lake::stream::StreamRecord;
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
@@ -209,9 +209,10 @@ mod tests {
             shard: &str,
             start: &str,
             _: &str,
-        ) -> Result<Vec<FetchedRecord>> {
+        ) -> Result<Vec<StreamRecord>> {
             match self.0 {
-                None => Ok(vec![FetchedRecord {
+                None => Ok(vec![StreamRecord {
+                    shard: "shardId-000000000000".into(),
                     seq: start.to_string(),
                     partition_key: "pk".into(),
                     data: b"{}".to_vec(),

@@ -8,10 +8,9 @@
 use async_trait::async_trait;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use sluice_core::error::classify_sdk_error;
+use sluice_core::lake::stream::{seq_cmp, StreamRecord};
 
-use crate::archive::FetchedRecord;
 use crate::error::{Error, Result};
-use crate::failure::seq_cmp;
 
 /// Most records read back for one failure (Lambda's largest Kinesis batch is 10 000).
 pub const MAX_RANGE_RECORDS: usize = 10_000;
@@ -30,7 +29,7 @@ pub trait ShardReader: Send + Sync {
         shard: &str,
         start: &str,
         end: &str,
-    ) -> Result<Vec<FetchedRecord>>;
+    ) -> Result<Vec<StreamRecord>>;
 }
 
 /// [`ShardReader`] on aws-sdk-kinesis.
@@ -76,7 +75,7 @@ impl ShardReader for KinesisReader {
         shard: &str,
         start: &str,
         end: &str,
-    ) -> Result<Vec<FetchedRecord>> {
+    ) -> Result<Vec<StreamRecord>> {
         let mut iterator = self
             .client
             .get_shard_iterator()
@@ -121,7 +120,8 @@ impl ShardReader for KinesisReader {
                 if seq_cmp(seq, start).is_lt() {
                     continue;
                 }
-                out.push(FetchedRecord {
+                out.push(StreamRecord {
+                    shard: shard.to_string(),
                     seq: seq.to_string(),
                     partition_key: r.partition_key().unwrap_or_default().to_string(),
                     data: r.data().as_ref().to_vec(),

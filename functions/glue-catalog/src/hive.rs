@@ -156,7 +156,7 @@ pub fn raw_field_type(ty: FieldType) -> &'static str {
 }
 
 /// The Hive type of the `_sluice` metadata object kinesis-ingest splices into every raw line
-/// (see `sluice_core::ndjson::LineMeta`).
+/// (see `sluice_core::lake::line::LineMeta`).
 pub const RAW_META_TYPE: &str = "struct<shard:string,seq:string,sub:int,pk:string,arrival:string>";
 
 /// How a file's column type relates to its table's.

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use sluice_core::layout::Partition;
+use sluice_core::lake::keys::Partition;
 
 use crate::catalog::{
     Catalog, PartitionSpec, StorageSpec, TableSpec, TableState, MAX_PARTITIONS_PER_CALL,

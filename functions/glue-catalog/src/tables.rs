@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use sluice_core::config::Dataset;
-use sluice_core::layout::Partition;
-use sluice_core::ndjson::META_KEY;
+use sluice_core::lake::keys::Partition;
+use sluice_core::lake::line::META_KEY;
 
 use crate::catalog::{StorageSpec, TableSpec};
 use crate::hive::{raw_field_type, Column, RAW_META_TYPE};
@@ -54,8 +54,8 @@ impl Zone {
     /// The file extension of this zone's data objects.
     pub fn extension(self) -> &'static str {
         match self {
-            Zone::Curated => sluice_core::layout::CURATED_EXTENSION,
-            Zone::Raw => sluice_core::layout::RAW_EXTENSION,
+            Zone::Curated => sluice_core::lake::keys::CURATED_EXTENSION,
+            Zone::Raw => sluice_core::lake::keys::RAW_EXTENSION,
         }
     }
 }
@@ -117,7 +117,7 @@ pub fn projection_parameters(
         ("projection.hr.digits", "2".to_string()),
         (
             "storage.location.template",
-            sluice_core::layout::projection_template(base),
+            sluice_core::lake::keys::projection_template(base),
         ),
     ] {
         p.insert(k.to_string(), v);

@@ -7,28 +7,18 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use serde::Serialize;
+use std::borrow::Cow;
+
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::layout::{batch_file_name, object_key, Partition, UNROUTED};
-use sluice_core::ndjson::{gzip, push_json_line, push_line_with_meta, LineMeta};
-use sluice_core::record::{
-    deaggregate, split_user_records, validate, Reject, RejectKind, UserRecord,
-};
+use sluice_core::lake::keys::{batch_file_name, object_key, Partition, UNROUTED};
+use sluice_core::lake::line::{push_line_with_meta, LineMeta};
+use sluice_core::lake::quarantine::{Origin, QuarantineLine, RejectKind};
+use sluice_core::lake::stream::StreamRecord;
+use sluice_core::ndjson::{gzip, push_json_line};
+use sluice_core::record::{deaggregate, split_user_records, validate, Reject, UserRecord};
 use sluice_core::schema::format_micros;
 use sluice_core::Result;
-
-/// One Kinesis record, decoded from the Lambda event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamRecord {
-    pub shard: String,
-    pub seq: String,
-    pub partition_key: String,
-    /// Approximate arrival time, epoch microseconds (millisecond precision).
-    pub arrival_micros: i64,
-    pub data: Vec<u8>,
-}
 
 /// Which zone an object belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -71,20 +61,6 @@ impl Plan {
     pub fn quarantined(&self) -> usize {
         self.rejected.values().sum()
     }
-}
-
-/// One line of a quarantine object.
-#[derive(Debug, Serialize)]
-struct QuarantineLine<'a> {
-    error_kind: &'static str,
-    reason: &'a str,
-    dataset: Option<&'a str>,
-    shard: &'a str,
-    seq: &'a str,
-    sub: u32,
-    partition_key: &'a str,
-    arrival: &'a str,
-    payload_b64: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,17 +128,19 @@ pub fn plan_batch<'a>(
             let g = groups.entry(key).or_default();
             push_json_line(
                 &mut g.lines,
-                &QuarantineLine {
-                    error_kind: reject.kind.as_str(),
-                    reason: &reject.reason,
-                    dataset: reject.dataset.as_deref(),
-                    shard: &rec.shard,
-                    seq: &rec.seq,
-                    sub,
-                    partition_key: pk,
-                    arrival: &arrival,
-                    payload_b64: base64::engine::general_purpose::STANDARD.encode(payload),
-                },
+                &QuarantineLine::new(
+                    reject.kind,
+                    &reject.reason,
+                    Origin::Stream {
+                        dataset: reject.dataset.as_deref().map(Cow::Borrowed),
+                        shard: Cow::Borrowed(&rec.shard),
+                        seq: Cow::Borrowed(&rec.seq),
+                        sub,
+                        partition_key: Cow::Borrowed(pk),
+                        arrival: Cow::Borrowed(&arrival),
+                    },
+                    payload,
+                ),
             )?;
             g.note(idx, &rec.seq);
             *plan.rejected.entry(reject.kind).or_default() += 1;

@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::batch::StreamRecord;
+use sluice_core::lake::stream::StreamRecord;
 
 /// Shard name used when `eventID` carries none.
 pub const UNKNOWN_SHARD: &str = "unknown-shard";

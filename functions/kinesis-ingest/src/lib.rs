@@ -8,6 +8,6 @@ pub mod batch;
 pub mod event;
 pub mod handler;
 
-pub use batch::{plan_batch, Plan, PlannedObject, StreamRecord, Zone};
+pub use batch::{plan_batch, Plan, PlannedObject, Zone};
 pub use event::KinesisBatch;
 pub use handler::{handle, Ingest};

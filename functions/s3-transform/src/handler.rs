@@ -6,19 +6,19 @@
 //! are written there line by line. Only retryable infrastructure errors (S3, PostgreSQL) fail
 //! it, so Lambda's async retries and the on-failure destination take over.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use serde::Serialize;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::layout::{
+use sluice_core::lake::keys::{
     curated_key, object_copy_key, output_stem, reason_key, transform_quarantine_key, Partition,
     SourceKey,
 };
+use sluice_core::lake::quarantine::{ObjectReason, Origin, QuarantineLine, RejectKind};
 use sluice_core::ndjson::{gzip, push_json_line};
 use sluice_core::notify::{decide, S3Input};
-use sluice_core::record::RejectKind;
 use sluice_core::store::{ObjectStore, CONTENT_TYPE_NDJSON_GZ, CONTENT_TYPE_PARQUET};
 use sluice_core::telemetry::Metrics;
 
@@ -121,22 +121,6 @@ pub async fn handle(ctx: &Transform<'_>, input: S3Input) -> Result<Outcome, Tran
     }
 }
 
-#[derive(Debug, Serialize)]
-struct RejectLine<'a> {
-    error_kind: &'a str,
-    reason: &'a str,
-    source: &'a str,
-    line: usize,
-    payload_b64: String,
-}
-
-#[derive(Debug, Serialize)]
-struct ObjectReason<'a> {
-    error_kind: &'a str,
-    reason: &'a str,
-    source: &'a str,
-}
-
 async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome, TransformError> {
     let mut out = ObjectOutcome {
         key: key.to_string(),
@@ -226,13 +210,15 @@ async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome,
         for r in &t.rejected {
             push_json_line(
                 &mut lines,
-                &RejectLine {
-                    error_kind: r.kind.as_str(),
-                    reason: &r.reason,
-                    source: key,
-                    line: r.line,
-                    payload_b64: base64::engine::general_purpose::STANDARD.encode(&r.payload),
-                },
+                &QuarantineLine::new(
+                    r.kind,
+                    &r.reason,
+                    Origin::Object {
+                        source: Cow::Borrowed(key),
+                        line: r.line,
+                    },
+                    &r.payload,
+                ),
             )?;
         }
         let qkey = transform_quarantine_key(&quarantine_dir, &stem);
@@ -276,9 +262,9 @@ async fn quarantine_object(
     push_json_line(
         &mut note,
         &ObjectReason {
-            error_kind: kind.as_str(),
-            reason,
-            source: key,
+            error_kind: kind,
+            reason: Cow::Borrowed(reason),
+            source: Cow::Borrowed(key),
         },
     )?;
     ctx.store

@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 
-use sluice_core::record::RejectKind;
+use sluice_core::lake::quarantine::RejectKind;
 
 /// Input formats, by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

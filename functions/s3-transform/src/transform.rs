@@ -15,10 +15,11 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use sluice_core::config::{Dataset, FieldType, PiiRule};
-use sluice_core::layout::{HourCache, Partition};
-use sluice_core::ndjson::{LineMeta, META_KEY};
+use sluice_core::lake::keys::{HourCache, Partition};
+use sluice_core::lake::line::{LineMeta, META_KEY};
+use sluice_core::lake::quarantine::RejectKind;
 use sluice_core::object::{self, coerce_raw, Doc, Object};
-use sluice_core::record::{self, RejectKind};
+use sluice_core::record;
 use sluice_core::schema::{coerce_str, CoerceError, Typed};
 
 use crate::input::{Fields, Item};

@@ -1,0 +1,242 @@
+//! The quarantine zone's lines: why a record was set aside, where it came from, and its bytes.
+//!
+//! Both stages write one [`QuarantineLine`] per rejected record into gzip NDJSON objects:
+//! kinesis-ingest under `quarantine/<dataset|_unrouted>/dt=/hr=/` with the record's stream
+//! position ([`Origin::Stream`]), s3-transform beside the source's other outputs with the file
+//! and line ([`Origin::Object`]). A whole object s3-transform cannot read is copied verbatim with
+//! an [`ObjectReason`] beside it. The payload is always kept (base64), so nothing is lost, and
+//! reasons never quote payload values. [`RejectKind`] is the one classification of both.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+/// The classified reasons a record (or, in s3-transform, a whole object) is quarantined: one
+/// enum for both stages, written to quarantine lines as [`RejectKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectKind {
+    CorruptAggregate,
+    InvalidUtf8,
+    InvalidJson,
+    NotAnObject,
+    Oversized,
+    Unrouted,
+    UnknownDataset,
+    ReservedField,
+    MissingField,
+    WrongType,
+    BadEventTime,
+    EventTimeOutOfRange,
+    /// A declared value no sink can store (NUL in text or JSON, a year outside 0001–9999).
+    UnstorableValue,
+    /// Nested deeper than [`crate::jsontext::MAX_NESTING`].
+    TooDeep,
+    /// A line of a file in raw/ longer than s3-transform's line cap.
+    LineTooLong,
+    /// A CSV row that does not parse or does not match the header.
+    InvalidCsv,
+    /// A whole object over the decompressed-size cap (a gzip bomb, a huge file).
+    TooLarge,
+    /// A whole object that cannot be decompressed (truncated gzip, not gzip).
+    Corrupt,
+    /// A CSV object whose header cannot be read.
+    BadHeader,
+    /// A whole object of a type s3-transform does not read.
+    Unsupported,
+}
+
+impl RejectKind {
+    /// Stable snake_case name, written to quarantine lines and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectKind::CorruptAggregate => "corrupt_aggregate",
+            RejectKind::InvalidUtf8 => "invalid_utf8",
+            RejectKind::InvalidJson => "invalid_json",
+            RejectKind::NotAnObject => "not_an_object",
+            RejectKind::Oversized => "oversized",
+            RejectKind::Unrouted => "unrouted",
+            RejectKind::UnknownDataset => "unknown_dataset",
+            RejectKind::ReservedField => "reserved_field",
+            RejectKind::MissingField => "missing_field",
+            RejectKind::WrongType => "wrong_type",
+            RejectKind::BadEventTime => "bad_event_time",
+            RejectKind::EventTimeOutOfRange => "event_time_out_of_range",
+            RejectKind::UnstorableValue => "unstorable_value",
+            RejectKind::TooDeep => "too_deep",
+            RejectKind::LineTooLong => "line_too_long",
+            RejectKind::InvalidCsv => "invalid_csv",
+            RejectKind::TooLarge => "too_large",
+            RejectKind::Corrupt => "corrupt",
+            RejectKind::BadHeader => "bad_header",
+            RejectKind::Unsupported => "unsupported",
+        }
+    }
+}
+
+impl fmt::Display for RejectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl RejectKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [RejectKind; 20] = [
+        RejectKind::CorruptAggregate,
+        RejectKind::InvalidUtf8,
+        RejectKind::InvalidJson,
+        RejectKind::NotAnObject,
+        RejectKind::Oversized,
+        RejectKind::Unrouted,
+        RejectKind::UnknownDataset,
+        RejectKind::ReservedField,
+        RejectKind::MissingField,
+        RejectKind::WrongType,
+        RejectKind::BadEventTime,
+        RejectKind::EventTimeOutOfRange,
+        RejectKind::UnstorableValue,
+        RejectKind::TooDeep,
+        RejectKind::LineTooLong,
+        RejectKind::InvalidCsv,
+        RejectKind::TooLarge,
+        RejectKind::Corrupt,
+        RejectKind::BadHeader,
+        RejectKind::Unsupported,
+    ];
+}
+
+/// One line of a quarantine object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineLine<'a> {
+    pub error_kind: RejectKind,
+    /// Why, in words; never quotes payload values.
+    #[serde(borrow)]
+    pub reason: Cow<'a, str>,
+    /// Where the record came from.
+    #[serde(flatten, borrow)]
+    pub origin: Origin<'a>,
+    /// The record's bytes exactly as received, base64 (standard alphabet, padded).
+    pub payload_b64: String,
+}
+
+/// Where a quarantined record came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Origin<'a> {
+    /// A user record of a Kinesis record, rejected by kinesis-ingest.
+    Stream {
+        /// The dataset it was routed to, when routing succeeded.
+        #[serde(borrow)]
+        dataset: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        shard: Cow<'a, str>,
+        #[serde(borrow)]
+        seq: Cow<'a, str>,
+        /// Index of the user record in a KPL aggregate or NDJSON record (0 otherwise).
+        sub: u32,
+        #[serde(borrow)]
+        partition_key: Cow<'a, str>,
+        /// Kinesis approximate arrival time, RFC 3339 UTC with milliseconds.
+        #[serde(borrow)]
+        arrival: Cow<'a, str>,
+    },
+    /// A record of a file in the raw zone, rejected by s3-transform.
+    Object {
+        /// The source object's key.
+        #[serde(borrow)]
+        source: Cow<'a, str>,
+        /// 1-based line, JSON array element or CSV record number.
+        line: usize,
+    },
+}
+
+impl<'a> QuarantineLine<'a> {
+    /// A line for `payload`, base64-encoding it.
+    pub fn new(kind: RejectKind, reason: &'a str, origin: Origin<'a>, payload: &[u8]) -> Self {
+        QuarantineLine {
+            error_kind: kind,
+            reason: Cow::Borrowed(reason),
+            origin,
+            payload_b64: base64::engine::general_purpose::STANDARD.encode(payload),
+        }
+    }
+
+    /// Reads one line back.
+    pub fn parse(text: &'a str) -> Result<QuarantineLine<'a>, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The record's bytes.
+    pub fn payload(&self) -> Result<Vec<u8>, base64::DecodeError> {
+        base64::engine::general_purpose::STANDARD.decode(&self.payload_b64)
+    }
+}
+
+/// The `.reason.json` beside a whole object copied into the quarantine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectReason<'a> {
+    pub error_kind: RejectKind,
+    #[serde(borrow)]
+    pub reason: Cow<'a, str>,
+    /// The source object's key.
+    #[serde(borrow)]
+    pub source: Cow<'a, str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_the_serde_names() {
+        for k in RejectKind::ALL {
+            let json = serde_json::to_string(&k).expect("json");
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+            let back: RejectKind = serde_json::from_str(&json).expect("back");
+            assert_eq!(back, k);
+        }
+    }
+
+    #[test]
+    fn both_origins_write_their_fields_in_order_and_read_back() {
+        let stream = QuarantineLine::new(
+            RejectKind::InvalidJson,
+            "not JSON",
+            Origin::Stream {
+                dataset: None,
+                shard: "shardId-000000000000".into(),
+                seq: "49".into(),
+                sub: 2,
+                partition_key: "pk".into(),
+                arrival: "2025-11-22T10:00:00.000Z".into(),
+            },
+            b"nope",
+        );
+        let text = serde_json::to_string(&stream).expect("json");
+        assert_eq!(
+            text,
+            r#"{"error_kind":"invalid_json","reason":"not JSON","dataset":null,"shard":"shardId-000000000000","seq":"49","sub":2,"partition_key":"pk","arrival":"2025-11-22T10:00:00.000Z","payload_b64":"bm9wZQ=="}"#
+        );
+        assert_eq!(QuarantineLine::parse(&text).expect("parse"), stream);
+        assert_eq!(stream.payload().expect("b64"), b"nope");
+
+        let object = QuarantineLine::new(
+            RejectKind::WrongType,
+            "field amount: expected double",
+            Origin::Object {
+                source: "raw/purchases/a.csv".into(),
+                line: 3,
+            },
+            b"a,b",
+        );
+        let text = serde_json::to_string(&object).expect("json");
+        assert_eq!(
+            text,
+            r#"{"error_kind":"wrong_type","reason":"field amount: expected double","source":"raw/purchases/a.csv","line":3,"payload_b64":"YSxi"}"#
+        );
+        assert_eq!(QuarantineLine::parse(&text).expect("parse"), object);
+    }
+}
