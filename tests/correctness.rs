@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 
+use s3_transform::event::S3Input;
 use s3_transform::input::Limits;
 use s3_transform::warehouse::Postgres;
 use s3_transform::{handle, Transform};
@@ -17,7 +18,6 @@ use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_core::lake::stream::StreamRecord;
-use sluice_core::notify::S3Input;
 use sluice_local::events::{kinesis_event, record, s3_event_json};
 use sluice_local::readers::{duckdb, Files};
 use sluice_local::{demo_config, shared_postgres, unique, Aws, Pg};
@@ -72,7 +72,7 @@ impl World {
         let resp = kinesis_ingest::handle(&ctx, kinesis_event(&on_shard))
             .await
             .expect("ingest");
-        assert!(resp.batch_item_failures.is_empty());
+        assert!(resp.failed.is_empty());
         let after = self.aws.keys(&self.bucket, "raw/").await;
         after.into_iter().filter(|k| !before.contains(k)).collect()
     }

@@ -1,8 +1,9 @@
 //! failure-notifier and `sluice replay` against real Kinesis, S3, SNS and SQS APIs (moto).
 //!
 //! Each test creates its own bucket, stream, topic and queue (subscribed to the topic, raw
-//! message delivery off), runs the handler on an `SqsEvent` exactly as Lambda delivers it, and
-//! checks the dead-letter archive, the batch response and the alert received through SQS.
+//! message delivery off), runs the handler on an SQS event exactly as Lambda delivers it (read
+//! by the function's edge type, `QueueBatch`), and checks the dead-letter archive, the messages
+//! reported for redelivery and the alert received through SQS.
 //!
 //! moto keeps every record of a stream (no retention trimming), so a trimmed range is simulated
 //! by a failure record whose range starts below the shard's first sequence number and whose
@@ -18,7 +19,7 @@ use failure_notifier::archive::{
 };
 use failure_notifier::kinesis::KinesisReader;
 use failure_notifier::sns::SnsAlerter;
-use failure_notifier::{handle, Notifier, SqsEvent};
+use failure_notifier::{handle, Notifier, QueueBatch};
 use kinesis_ingest::Ingest;
 use serde_json::{json, Value};
 use sluice_cli::ports::{KinesisWriter, LambdaInvoker};
@@ -91,7 +92,7 @@ async fn stack() -> Stack {
 }
 
 /// Runs the handler; returns the message ids reported as batch item failures.
-async fn notify(st: &Stack, bucket: &str, event: SqsEvent) -> Vec<String> {
+async fn notify(st: &Stack, bucket: &str, event: QueueBatch) -> Vec<String> {
     let zones = Zones::default();
     let store = S3Store::new(st.aws.s3.clone(), bucket);
     let reader = KinesisReader::new(st.aws.kinesis.clone());
@@ -105,10 +106,7 @@ async fn notify(st: &Stack, bucket: &str, event: SqsEvent) -> Vec<String> {
     handle(&ctx, event)
         .await
         .expect("every message has an id")
-        .batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier)
-        .collect()
+        .failed
 }
 
 /// The SNS notifications (envelopes) that reached the subscribed queue.
@@ -152,7 +150,7 @@ fn attr<'a>(envelope: &'a Value, name: &str) -> (&'a str, &'a str) {
 }
 
 /// An SQS event holding `bodies`, shaped as Lambda delivers it.
-fn sqs_event(bodies: &[(&str, String)]) -> SqsEvent {
+fn sqs_event(bodies: &[(&str, String)]) -> QueueBatch {
     let records: Vec<Value> = bodies
         .iter()
         .map(|(id, body)| {
@@ -169,11 +167,11 @@ fn sqs_event(bodies: &[(&str, String)]) -> SqsEvent {
             })
         })
         .collect();
-    serde_json::from_value(json!({ "Records": records })).expect("SqsEvent")
+    serde_json::from_value(json!({ "Records": records })).expect("QueueBatch")
 }
 
-fn sample_event(name: &str) -> SqsEvent {
-    serde_json::from_value(sample(name)).expect("sample is an SqsEvent")
+fn sample_event(name: &str) -> QueueBatch {
+    serde_json::from_value(sample(name)).expect("sample is an QueueBatch")
 }
 
 /// A Kinesis on-failure record in AWS's documented shape.
@@ -438,7 +436,7 @@ async fn async_failure_sample_is_archived_by_function_and_date() {
     let st = stack().await;
     let event = sample_event("failure-async.json");
     let original: Value =
-        serde_json::from_str(event.records[0].body.as_deref().unwrap_or("")).expect("json body");
+        serde_json::from_str(event.messages[0].body.as_deref().unwrap_or("")).expect("json body");
     let failures = notify(&st, &st.bucket, event).await;
     assert!(failures.is_empty());
     let key = "dead-letter/s3-transform/dt=2025-11-22/e4b46cbf-b738-4a8e-8880-a18cdf61200e.json";
@@ -472,7 +470,7 @@ async fn unknown_messages_are_archived_verbatim_and_are_not_failures() {
     let st = stack().await;
     let event = sample_event("failure-unknown.json");
     let bodies: Vec<(String, String)> = event
-        .records
+        .messages
         .iter()
         .map(|m| {
             (
@@ -514,9 +512,9 @@ async fn archive_write_failure_is_a_batch_item_failure() {
     let missing_bucket = unique("sluice-missing");
     let mut event = sample_event("failure-async.json");
     let unknown = sample_event("failure-unknown.json");
-    event.records.extend(unknown.records);
+    event.messages.extend(unknown.messages);
     let ids: Vec<String> = event
-        .records
+        .messages
         .iter()
         .map(|m| m.message_id.clone().unwrap_or_default())
         .collect();
@@ -680,7 +678,7 @@ async fn async_dead_letter_replay_plans_and_invokes() {
     let st = stack().await;
     let event = sample_event("failure-async.json");
     let original: Value =
-        serde_json::from_str(event.records[0].body.as_deref().unwrap_or("")).expect("json body");
+        serde_json::from_str(event.messages[0].body.as_deref().unwrap_or("")).expect("json body");
     assert!(notify(&st, &st.bucket, event).await.is_empty());
     let key = "dead-letter/s3-transform/dt=2025-11-22/e4b46cbf-b738-4a8e-8880-a18cdf61200e.json";
     let uri = format!("s3://{}/{key}", st.bucket);

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use s3_transform::error::TransformError;
+use s3_transform::event::S3Input;
 use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
 use s3_transform::transform::{Column, Row};
@@ -17,7 +18,6 @@ use s3_transform::Transform;
 use sluice_core::aws::S3Store;
 use sluice_core::env::Zones;
 use sluice_core::lake::stream::StreamRecord;
-use sluice_core::notify::S3Input;
 use sluice_core::store::ObjectStore;
 use sluice_local::events::{kinesis_event, record, s3_event_json};
 use sluice_local::faults::{FaultProxy, Rates};
@@ -199,7 +199,7 @@ async fn postgres_stopped_during_a_transform_and_restarted_loses_and_duplicates_
     let resp = kinesis_ingest::handle(&ingest, kinesis_event(&records))
         .await
         .expect("ingest");
-    assert!(resp.batch_item_failures.is_empty());
+    assert!(resp.failed.is_empty());
     let keys = aws.keys(&bucket, "raw/page_views/").await;
     assert_eq!(keys.len(), 1);
     let signups = aws.keys(&bucket, "raw/signups/").await;

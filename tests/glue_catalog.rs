@@ -14,6 +14,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use aws_sdk_glue::types::Table;
+use glue_catalog::event::S3Input;
 use glue_catalog::{
     handle, CatalogCache, CatalogError, GlueCatalog, GlueCatalogFn, Outcome, RetryPolicy,
 };
@@ -22,7 +23,6 @@ use serde_json::Value;
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::notify::S3Input;
 use sluice_core::store::ObjectStore;
 use sluice_local::events::sample;
 use sluice_local::{demo_config, unique, Aws};

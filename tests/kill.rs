@@ -117,7 +117,7 @@ async fn ingest(aws: &Aws, bucket: &str) {
     };
     let event: KinesisEvent = serde_json::from_value(batch()).expect("event");
     let resp = kinesis_ingest::handle(&ctx, event).await.expect("ingest");
-    assert!(resp.batch_item_failures.is_empty());
+    assert!(resp.failed.is_empty());
 }
 
 async fn contents(aws: &Aws, bucket: &str) -> Vec<(String, Vec<u8>)> {

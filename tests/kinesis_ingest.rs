@@ -24,10 +24,7 @@ async fn run(aws: &Aws, bucket: &str, cfg: &PipelineConfig, event: KinesisBatch)
     let resp = handle(&ctx, event)
         .await
         .expect("handler never fails on data");
-    resp.batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier.unwrap_or_default())
-        .collect()
+    resp.failed
 }
 
 fn event_from_sample(name: &str) -> KinesisBatch {

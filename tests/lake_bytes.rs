@@ -16,13 +16,13 @@ use failure_notifier::archive::{async_archive, kinesis_archive, RangeRead};
 use failure_notifier::failure::{classify, Failure};
 use kinesis_ingest::handler::{handle as ingest, Ingest};
 use kinesis_ingest::KinesisBatch;
+use s3_transform::event::S3Input;
 use s3_transform::input::{Limits, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_LINE};
 use s3_transform::pii::HashKey;
 use s3_transform::{handle as transform, Transform};
 use sha2::{Digest, Sha256};
 use sluice_core::env::Zones;
 use sluice_core::lake::stream::StreamRecord;
-use sluice_core::notify::S3Input;
 use sluice_core::store::ObjectStore;
 use sluice_local::clickstream::generate;
 use sluice_local::events::{kinesis_event, s3_event_json, sample};
@@ -111,10 +111,7 @@ async fn run_pipeline() -> MemStore {
     };
     for batch in clickstream_batches() {
         let response = ingest(&ingest_ctx, batch).await.expect("ingest");
-        assert!(
-            response.batch_item_failures.is_empty(),
-            "an in-memory write never fails"
-        );
+        assert!(response.failed.is_empty(), "an in-memory write never fails");
     }
     for (key, body) in dropped_files() {
         store

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use s3_transform::event::S3Input;
 use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
 use s3_transform::warehouse::Postgres;
@@ -16,7 +17,6 @@ use serde_json::{json, Value};
 use sluice_core::aws::S3Store;
 use sluice_core::env::Zones;
 use sluice_core::lake::stream::StreamRecord;
-use sluice_core::notify::S3Input;
 use sluice_local::events::{kinesis_event, record, s3_event_json};
 use sluice_local::faults::{FaultProxy, Rates};
 use sluice_local::{demo_config, moto, unique, Aws, Pg};
@@ -107,12 +107,12 @@ async fn pii_payloads_and_secrets_never_appear_in_logs() {
     let resp = kinesis_ingest::handle(&ingest, kinesis_event(&records))
         .await
         .expect("handler");
-    assert_eq!(resp.batch_item_failures.len(), records.len());
+    assert_eq!(resp.failed.len(), records.len());
     proxy.set_rates(Rates::NONE);
     let resp = kinesis_ingest::handle(&ingest, kinesis_event(&records))
         .await
         .expect("handler");
-    assert!(resp.batch_item_failures.is_empty());
+    assert!(resp.failed.is_empty());
 
     // s3-transform with the database password in its connection string: PostgreSQL down
     // (the error path), then up; and a hostile object.

@@ -10,6 +10,7 @@ use arrow_array::{Array, RecordBatch};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use kinesis_ingest::Ingest;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use s3_transform::event::S3Input;
 use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
 use s3_transform::warehouse::Postgres;
@@ -18,7 +19,6 @@ use serde_json::Value;
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::notify::S3Input;
 use sluice_local::events::{s3_event_json, sample};
 use sluice_local::{demo_config, shared_postgres, unique, Aws, Pg};
 
@@ -77,7 +77,7 @@ impl Fixture {
             max_concurrency: 4,
         };
         let resp = kinesis_ingest::handle(&ctx, event).await.expect("ingest");
-        assert!(resp.batch_item_failures.is_empty());
+        assert!(resp.failed.is_empty());
     }
 
     async fn notify(

@@ -6,6 +6,7 @@
 //!   PII in curated objects and PostgreSQL: `s3_transform::seeded_pii_never_reaches_curated_or_postgres`.
 
 use kinesis_ingest::plan_batch;
+use s3_transform::event::S3Input;
 use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
 use s3_transform::warehouse::Postgres;
@@ -16,7 +17,6 @@ use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_core::lake::keys::is_safe_component;
 use sluice_core::lake::stream::StreamRecord;
-use sluice_core::notify::S3Input;
 use sluice_local::events::{kinesis_event, record, s3_event_json};
 use sluice_local::{demo_config, shared_postgres, unique, Aws};
 

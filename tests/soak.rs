@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
+use s3_transform::event::S3Input;
 use s3_transform::input::{Limits, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_LINE};
 use s3_transform::pii::HashKey;
 use s3_transform::warehouse::Postgres;
@@ -29,8 +30,7 @@ use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_core::lake::keys::is_transform_quarantine;
-use sluice_core::lake::stream::StreamRecord;
-use sluice_core::notify::S3Input;
+use sluice_core::lake::stream::{seq_cmp, StreamRecord};
 use sluice_core::store::ObjectStore;
 use sluice_local::clickstream::generate;
 use sluice_local::events::{kinesis_event, record, s3_event_json};
@@ -128,18 +128,13 @@ async fn drive_shard(
             eprintln!("  kinesis-ingest {shard}: record {pos}/{}", records.len());
         }
         let failed_from = match kinesis_ingest::handle(ctx, event).await {
-            Ok(resp) => resp
-                .batch_item_failures
-                .iter()
-                .filter_map(|f| f.item_identifier.clone())
-                .min_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)))
-                .map(|seq| {
-                    records[pos..end]
-                        .iter()
-                        .position(|r| r.seq == seq)
-                        .map(|i| pos + i)
-                        .expect("a reported failure is a record of the batch")
-                }),
+            Ok(resp) => resp.failed.iter().min_by(|a, b| seq_cmp(a, b)).map(|seq| {
+                records[pos..end]
+                    .iter()
+                    .position(|r| r.seq == *seq)
+                    .map(|i| pos + i)
+                    .expect("a reported failure is a record of the batch")
+            }),
             Err(e) => {
                 // A function error: Lambda retries the whole batch.
                 eprintln!("ingest function error on {shard}: {e}");

@@ -13,12 +13,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use s3_transform::event::S3Input;
 use serde_json::Value;
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_core::lake::keys::{curated_key, Partition};
-use sluice_core::notify::S3Input;
 
 use crate::clickstream::generate;
 use crate::events::{async_failure_json, sqs_event_json, SqsMessage};
@@ -373,7 +373,7 @@ async fn catalog_queue(
         |body| {
             let pb = pb.clone();
             async move {
-                let input: S3Input = serde_json::from_str(&body)
+                let input: glue_catalog::event::S3Input = serde_json::from_str(&body)
                     .map_err(|e| ("parse".to_string(), e.to_string()))?;
                 let out = glue_catalog::handle(glue, input).await;
                 if let Ok(o) = &out {
@@ -442,16 +442,12 @@ async fn notify_failures(aws: &Aws, notifier: &failure_notifier::Notifier<'_>) -
                 body: m.body().unwrap_or_default().to_string(),
             })
             .collect();
-        let event: failure_notifier::SqsEvent =
+        let event: failure_notifier::QueueBatch =
             serde_json::from_value(sqs_event_json(&queue_arn(FAILURE_QUEUE), &msgs))?;
         let resp = failure_notifier::handle(notifier, event)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let failed: Vec<String> = resp
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone())
-            .collect();
+        let failed = resp.failed;
         for m in &msgs {
             if !failed.contains(&m.message_id) {
                 archived += 1;

@@ -5,9 +5,8 @@
 use std::future::Future;
 
 use anyhow::{bail, Context, Result};
-use aws_lambda_events::event::streams::KinesisEventResponse;
 use aws_sdk_kinesis::types::ShardIteratorType;
-use kinesis_ingest::KinesisBatch;
+use kinesis_ingest::{BatchOutcome, KinesisBatch};
 use sluice_core::lake::stream::{seq_cmp, StreamRecord};
 
 use crate::events::kinesis_event_json;
@@ -34,7 +33,7 @@ pub async fn drain<F, Fut>(
 ) -> Result<DriveStats>
 where
     F: FnMut(KinesisBatch) -> Fut,
-    Fut: Future<Output = Result<KinesisEventResponse>>,
+    Fut: Future<Output = Result<BatchOutcome>>,
 {
     let desc = kinesis
         .describe_stream()
@@ -88,11 +87,7 @@ where
             let event: KinesisBatch = serde_json::from_value(kinesis_event_json(&arn, &records))?;
             stats.batches += 1;
             let resp = invoke(event).await?;
-            let lowest = resp
-                .batch_item_failures
-                .iter()
-                .filter_map(|f| f.item_identifier.clone())
-                .min_by(|a, b| seq_cmp(a, b));
+            let lowest = resp.failed.iter().min_by(|a, b| seq_cmp(a, b)).cloned();
             match lowest {
                 None => {
                     stats.records += records.len();

@@ -1,12 +1,12 @@
-//! The Lambda handler: `SqsEvent` from the on-failure queue in, `SqsBatchResponse` out.
+//! The Lambda handler: a [`QueueBatch`] from the on-failure queue in, a [`BatchOutcome`] (the
+//! messages to redeliver) out; the edge converts both ([`crate::event`]).
 //!
 //! Each message is classified ([`crate::failure::classify`]), archived to the dead-letter zone
 //! (Kinesis ranges are read back from the stream first) and then alerted on, in that order, so
 //! an alert always points at an archive that exists. A message whose archive or alert fails is
-//! reported in `batchItemFailures` and redelivered by SQS; a message that cannot be understood
+//! reported in [`BatchOutcome::failed`] and redelivered by SQS; a message that cannot be understood
 //! is archived verbatim under `unknown/` and is not a failure. Nothing is logged from payloads.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use sluice_core::env::Zones;
 use sluice_core::store::ObjectStore;
 use sluice_core::telemetry::Metrics;
@@ -14,6 +14,7 @@ use sluice_core::telemetry::Metrics;
 use crate::alert::compose;
 use crate::archive::{async_archive, kinesis_archive, unknown_archive, Archive, RangeRead};
 use crate::error::{Error, Result};
+use crate::event::{QueueBatch, QueueMessage};
 use crate::failure::{classify, Failure};
 use crate::kinesis::ShardReader;
 use crate::sns::Alerter;
@@ -40,12 +41,21 @@ pub struct Handled {
     pub missing: Option<u64>,
 }
 
-/// Handles one batch of on-failure messages.
-pub async fn handle(ctx: &Notifier<'_>, event: SqsEvent) -> Result<SqsBatchResponse> {
+/// What one batch did: the messages SQS must deliver again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Message ids of the messages not archived or not alerted, in delivery order.
+    pub failed: Vec<String>,
+}
+
+/// Handles one batch of on-failure messages (sluice's edge type, or an `aws_lambda_events`
+/// `SqsEvent`).
+pub async fn handle(ctx: &Notifier<'_>, event: impl Into<QueueBatch>) -> Result<BatchOutcome> {
+    let event = event.into();
     let mut metrics = Metrics::new(FUNCTION);
-    let mut response = SqsBatchResponse::default();
-    metrics.count("MessagesIn", event.records.len());
-    for msg in &event.records {
+    let mut outcome = BatchOutcome::default();
+    metrics.count("MessagesIn", event.messages.len());
+    for msg in &event.messages {
         match handle_message(ctx, msg).await {
             Ok(h) => {
                 metrics.count(&format!("Failures_{}", h.kind), 1);
@@ -71,11 +81,7 @@ pub async fn handle(ctx: &Notifier<'_>, event: SqsEvent) -> Result<SqsBatchRespo
                     "message not archived or not alerted; reported for redelivery"
                 );
                 match &msg.message_id {
-                    Some(id) if !id.is_empty() => {
-                        let mut f = BatchItemFailure::default();
-                        f.item_identifier = id.clone();
-                        response.batch_item_failures.push(f);
-                    }
+                    Some(id) if !id.is_empty() => outcome.failed.push(id.clone()),
                     // Without an id the failure cannot be reported per item: fail the batch.
                     _ => {
                         metrics.emit();
@@ -86,11 +92,11 @@ pub async fn handle(ctx: &Notifier<'_>, event: SqsEvent) -> Result<SqsBatchRespo
         }
     }
     metrics.emit();
-    Ok(response)
+    Ok(outcome)
 }
 
 /// Archives and alerts one message.
-pub async fn handle_message(ctx: &Notifier<'_>, msg: &SqsMessage) -> Result<Handled> {
+pub async fn handle_message(ctx: &Notifier<'_>, msg: &QueueMessage) -> Result<Handled> {
     let body = msg.body.as_deref().unwrap_or("");
     let failure = classify(body);
     let prefix = &ctx.zones.dead_letter;
@@ -141,6 +147,7 @@ mod tests {
     use super::*;
     use crate::sns::Alert;
     use async_trait::async_trait;
+    use aws_lambda_events::event::sqs::SqsEvent;
     use serde_json::json;
     use sluice_core::lake::stream::StreamRecord;
     use std::collections::BTreeMap;
@@ -288,12 +295,7 @@ mod tests {
             reader,
             alerter: alerts,
         };
-        Ok(handle(&ctx, ev)
-            .await?
-            .batch_item_failures
-            .into_iter()
-            .map(|f| f.item_identifier)
-            .collect())
+        Ok(handle(&ctx, ev).await?.failed)
     }
 
     #[tokio::test]

@@ -4,17 +4,17 @@
 //! failed asynchronous invocation, or anything else); [`archive`] owns the dead-letter layout
 //! and formats (read back by the `sluice` CLI); [`alert`] composes the SNS message; [`kinesis`]
 //! and [`sns`] are the ports with their AWS adapters; [`handler`] ties them together for one
-//! `SqsEvent` and reports batch item failures.
+//! batch of queue messages and reports the ones to redeliver; [`event`] is the Lambda edge.
 
 pub mod alert;
 pub mod archive;
 pub mod error;
+pub mod event;
 pub mod failure;
 pub mod handler;
 pub mod kinesis;
 pub mod sns;
 
-/// The Lambda event types at this function's edge.
-pub use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 pub use error::{Error, Result};
-pub use handler::{handle, Notifier, ALERT_TOPIC_ARN};
+pub use event::QueueBatch;
+pub use handler::{handle, BatchOutcome, Notifier, ALERT_TOPIC_ARN};

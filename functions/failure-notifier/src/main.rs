@@ -1,8 +1,9 @@
 //! Lambda entry point of failure-notifier: configuration and clients once, then the handler.
 
+use aws_lambda_events::event::sqs::SqsBatchResponse;
 use failure_notifier::kinesis::KinesisReader;
 use failure_notifier::sns::SnsAlerter;
-use failure_notifier::{handle, Notifier, ALERT_TOPIC_ARN};
+use failure_notifier::{handle, Notifier, QueueBatch, ALERT_TOPIC_ARN};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use sluice_core::aws::{s3_client, sdk_config, S3Store};
 use sluice_core::env::{self, Zones};
@@ -24,8 +25,10 @@ async fn main() -> Result<(), Error> {
         reader: &reader,
         alerter: &alerter,
     };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<QueueBatch>| async {
         handle(&ctx, event.payload)
+            .await
+            .map(SqsBatchResponse::from)
     }))
     .await
 }

@@ -15,7 +15,9 @@ use serde::Serialize;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_core::lake::keys::{parse_zone_key, Partition};
-use sluice_core::notify::{decide, Accepted, S3Input};
+use sluice_core::notify::{decide, Accepted};
+
+use crate::event::S3Input;
 use sluice_core::store::ObjectStore;
 use sluice_core::telemetry::{Metrics, Unit};
 

@@ -10,6 +10,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod event;
 pub mod footer;
 pub mod glue;
 pub mod handler;

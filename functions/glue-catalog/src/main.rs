@@ -1,11 +1,11 @@
 //! Lambda entry point of glue-catalog: configuration, clients and the catalog cache once, then
 //! the handler.
 
+use glue_catalog::event::S3Input;
 use glue_catalog::{handle, CatalogCache, GlueCatalog, GlueCatalogFn, RetryPolicy};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use sluice_core::aws::{load_pipeline_config, s3_client, sdk_config, S3Store};
 use sluice_core::env::{self, Zones};
-use sluice_core::notify::S3Input;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

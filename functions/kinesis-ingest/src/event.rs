@@ -1,4 +1,5 @@
-//! The Kinesis event at the edge: Lambda's JSON payload → [`StreamRecord`]s.
+//! The Kinesis event at the edge: Lambda's JSON payload → [`StreamRecord`]s, and the handler's
+//! [`BatchOutcome`] → Lambda's `KinesisEventResponse`.
 //!
 //! Read with sluice's own types, which keep only what the pipeline uses (shard from `eventID`,
 //! sequence number, partition key, data, arrival time) and decode `data` straight from the
@@ -7,11 +8,14 @@
 //! rounded to the millisecond, so every spelling of the same instant gives the same arrival.
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use base64::Engine;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use sluice_core::lake::stream::StreamRecord;
+
+use crate::handler::BatchOutcome;
 
 /// Shard name used when `eventID` carries none.
 pub const UNKNOWN_SHARD: &str = "unknown-shard";
@@ -60,6 +64,24 @@ impl From<WireEvent> for KinesisBatch {
             })
             .collect();
         KinesisBatch { records }
+    }
+}
+
+/// The handler's outcome as Lambda's response: one batch item failure per record to deliver
+/// again (Lambda retries from the lowest).
+impl From<BatchOutcome> for KinesisEventResponse {
+    fn from(outcome: BatchOutcome) -> Self {
+        let mut response = KinesisEventResponse::default();
+        response.batch_item_failures = outcome
+            .failed
+            .into_iter()
+            .map(|seq| {
+                let mut f = KinesisBatchItemFailure::default();
+                f.item_identifier = Some(seq);
+                f
+            })
+            .collect();
+        response
     }
 }
 

@@ -1,4 +1,5 @@
-//! The Lambda handler: a [`KinesisBatch`] in, `KinesisEventResponse` (batch item failures) out.
+//! The Lambda handler: a [`KinesisBatch`] in, a [`BatchOutcome`] (the records to deliver again)
+//! out; the edge turns it into Lambda's batch item failures ([`crate::event`]).
 //!
 //! Invalid data never fails the batch: it is planned into the quarantine. Only a failed write
 //! (after the SDK's retries) reports the stream records with lines in that object as batch item
@@ -6,7 +7,6 @@
 
 use std::collections::BTreeSet;
 
-use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use futures::stream::{self, StreamExt};
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
@@ -31,11 +31,16 @@ pub struct Ingest<'a> {
     pub max_concurrency: usize,
 }
 
+/// What one batch did: the stream records Lambda must deliver again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Sequence numbers of the stream records with a line in an object that could not be
+    /// written, in batch order: reported to Lambda as batch item failures.
+    pub failed: Vec<String>,
+}
+
 /// Handles one Kinesis batch (sluice's edge type, or an `aws_lambda_events` `KinesisEvent`).
-pub async fn handle(
-    ctx: &Ingest<'_>,
-    event: impl Into<KinesisBatch>,
-) -> Result<KinesisEventResponse> {
+pub async fn handle(ctx: &Ingest<'_>, event: impl Into<KinesisBatch>) -> Result<BatchOutcome> {
     let records = event.into().records;
     let mut metrics = Metrics::new(FUNCTION);
     let plan = plan_batch(ctx.cfg, ctx.zones, &records)?;
@@ -79,15 +84,12 @@ pub async fn handle(
         }
     }
 
-    let mut response = KinesisEventResponse::default();
-    response.batch_item_failures = failed_sources
-        .iter()
-        .map(|&i| {
-            let mut f = KinesisBatchItemFailure::default();
-            f.item_identifier = Some(records[i].seq.clone());
-            f
-        })
-        .collect();
+    let outcome = BatchOutcome {
+        failed: failed_sources
+            .iter()
+            .map(|&i| records[i].seq.clone())
+            .collect(),
+    };
 
     metrics.count("RecordsIn", plan.stream_records);
     metrics.count("UserRecords", plan.user_records);
@@ -112,5 +114,5 @@ pub async fn handle(
         failed_records = failed_sources.len(),
         "batch processed"
     );
-    Ok(response)
+    Ok(outcome)
 }

@@ -10,4 +10,4 @@ pub mod handler;
 
 pub use batch::{plan_batch, Plan, PlannedObject, Zone};
 pub use event::KinesisBatch;
-pub use handler::{handle, Ingest};
+pub use handler::{handle, BatchOutcome, Ingest};

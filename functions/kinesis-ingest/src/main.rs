@@ -1,5 +1,6 @@
 //! Lambda entry point of kinesis-ingest: configuration and clients once, then the handler.
 
+use aws_lambda_events::event::streams::KinesisEventResponse;
 use kinesis_ingest::{handle, Ingest, KinesisBatch};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use sluice_core::aws::{load_pipeline_config, s3_client, sdk_config, S3Store};
@@ -23,8 +24,10 @@ async fn main() -> Result<(), Error> {
         store: &store,
         max_concurrency,
     };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<KinesisBatch>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<KinesisBatch>| async {
         handle(&ctx, event.payload)
+            .await
+            .map(KinesisEventResponse::from)
     }))
     .await
 }

@@ -18,7 +18,9 @@ use sluice_core::lake::keys::{
 };
 use sluice_core::lake::quarantine::{ObjectReason, Origin, QuarantineLine, RejectKind};
 use sluice_core::ndjson::{gzip, push_json_line};
-use sluice_core::notify::{decide, S3Input};
+use sluice_core::notify::decide;
+
+use crate::event::S3Input;
 use sluice_core::store::{ObjectStore, CONTENT_TYPE_NDJSON_GZ, CONTENT_TYPE_PARQUET};
 use sluice_core::telemetry::Metrics;
 

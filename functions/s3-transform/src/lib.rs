@@ -7,6 +7,7 @@
 //! settings and secrets.
 
 pub mod error;
+pub mod event;
 pub mod handler;
 pub mod input;
 pub mod parquet_out;

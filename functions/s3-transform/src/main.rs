@@ -1,11 +1,11 @@
 //! Lambda entry point of s3-transform: settings, secrets and clients once, then the handler.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use s3_transform::event::S3Input;
 use s3_transform::warehouse::Postgres;
 use s3_transform::{handle, settings, Transform};
 use sluice_core::aws::{load_pipeline_config, s3_client, sdk_config, S3Store};
 use sluice_core::env::{self, Zones};
-use sluice_core::notify::S3Input;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -11,10 +11,10 @@ use std::io::Read;
 
 use anyhow::{Context, Result};
 use aws_lambda_events::event::kinesis::KinesisEvent;
+use s3_transform::event::S3Input;
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
-use sluice_core::notify::S3Input;
 use sluice_local::events::{s3_event_json, sample};
 use sluice_local::{workspace_root, Aws, Pg};
 
