@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use base64::Engine;
 
 use s3_transform::event::S3Input;
+use s3_transform::handle;
 use s3_transform::input::Limits;
 use s3_transform::warehouse::Postgres;
-use s3_transform::{handle, Transform};
 use serde_json::{json, Value};
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
@@ -56,7 +56,7 @@ impl World {
     /// kinesis-ingest over one shard's records; returns the raw keys it wrote.
     async fn ingest(&self, shard: &str, records: &[StreamRecord]) -> Vec<String> {
         let before = self.aws.keys(&self.bucket, "raw/").await;
-        let ctx = kinesis_ingest::Ingest {
+        let ctx = kinesis_ingest::Handler {
             cfg: &self.cfg,
             zones: &self.zones,
             store: &self.store,
@@ -78,7 +78,7 @@ impl World {
     }
 
     async fn transform(&self, warehouse: &Postgres, key: &str) -> s3_transform::handler::Outcome {
-        let ctx = Transform {
+        let ctx = s3_transform::Handler {
             cfg: &self.cfg,
             zones: &self.zones,
             store: &self.store,

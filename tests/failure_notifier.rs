@@ -19,8 +19,7 @@ use failure_notifier::archive::{
 };
 use failure_notifier::kinesis::KinesisReader;
 use failure_notifier::sns::SnsAlerter;
-use failure_notifier::{handle, Notifier, QueueBatch};
-use kinesis_ingest::Ingest;
+use failure_notifier::{handle, Handler, QueueBatch};
 use serde_json::{json, Value};
 use sluice_cli::ports::{KinesisWriter, LambdaInvoker};
 use sluice_cli::{replay, ReplayOptions};
@@ -97,7 +96,7 @@ async fn notify(st: &Stack, bucket: &str, event: QueueBatch) -> Vec<String> {
     let store = S3Store::new(st.aws.s3.clone(), bucket);
     let reader = KinesisReader::new(st.aws.kinesis.clone());
     let alerter = SnsAlerter::new(st.aws.sns.clone(), &st.topic_arn);
-    let ctx = Notifier {
+    let ctx = Handler {
         zones: &zones,
         store: &store,
         reader: &reader,
@@ -606,7 +605,7 @@ async fn replay_puts_records_back_and_kinesis_ingest_lands_them() {
     let zones = Zones::default();
     let lake = st.aws.bucket().await;
     let store = S3Store::new(st.aws.s3.clone(), &lake);
-    let ingest = Ingest {
+    let ingest = kinesis_ingest::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,

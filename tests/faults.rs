@@ -14,7 +14,6 @@ use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
 use s3_transform::transform::{Column, Row};
 use s3_transform::warehouse::{LoadStats, Postgres, Warehouse};
-use s3_transform::Transform;
 use sluice_core::aws::S3Store;
 use sluice_core::env::Zones;
 use sluice_core::lake::stream::StreamRecord;
@@ -190,7 +189,7 @@ async fn postgres_stopped_during_a_transform_and_restarted_loses_and_duplicates_
             arrival,
         )))
         .collect();
-    let ingest = kinesis_ingest::Ingest {
+    let ingest = kinesis_ingest::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,
@@ -216,7 +215,7 @@ async fn postgres_stopped_during_a_transform_and_restarted_loses_and_duplicates_
         release: release.clone(),
     };
     let key = HashKey::new(b"faults-hmac-key-0123456789".to_vec()).expect("key");
-    let ctx = Transform {
+    let ctx = s3_transform::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,
@@ -231,7 +230,7 @@ async fn postgres_stopped_during_a_transform_and_restarted_loses_and_duplicates_
         serde_json::from_value(s3_event_json(&bucket, &keys[0], 0)).expect("s3 event")
     };
     // Warm the shared connection with another object, so the outage hits a live connection.
-    let warm = Transform {
+    let warm = s3_transform::Handler {
         warehouse: &postgres,
         ..ctx
     };

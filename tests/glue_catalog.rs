@@ -16,7 +16,7 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use aws_sdk_glue::types::Table;
 use glue_catalog::event::S3Input;
 use glue_catalog::{
-    handle, CatalogCache, CatalogError, GlueCatalog, GlueCatalogFn, Outcome, RetryPolicy,
+    handle, CatalogCache, CatalogError, GlueCatalog, Handler, Outcome, RetryPolicy,
 };
 use parquet::arrow::ArrowWriter;
 use serde_json::Value;
@@ -102,7 +102,7 @@ impl World {
 
     async fn run(&self, event: Value) -> Result<Outcome, CatalogError> {
         let input: S3Input = serde_json::from_value(event).expect("S3 input");
-        let ctx = GlueCatalogFn {
+        let ctx = Handler {
             cfg: &self.cfg,
             zones: &self.zones,
             store: &self.store,

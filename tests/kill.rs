@@ -94,7 +94,7 @@ async fn child() {
         inner: S3Store::new(aws.s3.clone(), &bucket),
         puts: AtomicUsize::new(0),
     };
-    let ctx = kinesis_ingest::Ingest {
+    let ctx = kinesis_ingest::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,
@@ -109,7 +109,7 @@ async fn ingest(aws: &Aws, bucket: &str) {
     let cfg = demo_config();
     let zones = Zones::default();
     let store = S3Store::new(aws.s3.clone(), bucket);
-    let ctx = kinesis_ingest::Ingest {
+    let ctx = kinesis_ingest::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,

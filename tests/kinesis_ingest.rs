@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
+use kinesis_ingest::handle;
 use kinesis_ingest::KinesisBatch;
-use kinesis_ingest::{handle, Ingest};
 use serde_json::Value;
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
@@ -15,7 +15,7 @@ use sluice_local::{demo_config, Aws};
 async fn run(aws: &Aws, bucket: &str, cfg: &PipelineConfig, event: KinesisBatch) -> Vec<String> {
     let zones = Zones::default();
     let store = S3Store::new(aws.s3.clone(), bucket);
-    let ctx = Ingest {
+    let ctx = kinesis_ingest::Handler {
         cfg,
         zones: &zones,
         store: &store,

@@ -14,12 +14,12 @@ use std::path::PathBuf;
 
 use failure_notifier::archive::{async_archive, kinesis_archive, RangeRead};
 use failure_notifier::failure::{classify, Failure};
-use kinesis_ingest::handler::{handle as ingest, Ingest};
+use kinesis_ingest::handler::handle as ingest;
 use kinesis_ingest::KinesisBatch;
 use s3_transform::event::S3Input;
+use s3_transform::handle as transform;
 use s3_transform::input::{Limits, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_LINE};
 use s3_transform::pii::HashKey;
-use s3_transform::{handle as transform, Transform};
 use sha2::{Digest, Sha256};
 use sluice_core::env::Zones;
 use sluice_core::lake::stream::StreamRecord;
@@ -103,7 +103,7 @@ async fn run_pipeline() -> MemStore {
     let cfg = demo_config();
     let zones = Zones::default();
     let store = MemStore::default();
-    let ingest_ctx = Ingest {
+    let ingest_ctx = kinesis_ingest::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,
@@ -122,7 +122,7 @@ async fn run_pipeline() -> MemStore {
 
     let warehouse = CountingWarehouse::default();
     let hash_key = HashKey::new(b"lake-bytes-test-hash-key".to_vec()).expect("16+ bytes");
-    let transform_ctx = Transform {
+    let transform_ctx = s3_transform::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,

@@ -12,7 +12,6 @@ use s3_transform::event::S3Input;
 use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
 use s3_transform::warehouse::Postgres;
-use s3_transform::Transform;
 use serde_json::{json, Value};
 use sluice_core::aws::S3Store;
 use sluice_core::env::Zones;
@@ -93,7 +92,7 @@ async fn pii_payloads_and_secrets_never_appear_in_logs() {
         .enumerate()
         .map(|(i, l)| record(i as u64 + 1, l.clone().into_bytes(), arrival))
         .collect();
-    let ingest = kinesis_ingest::Ingest {
+    let ingest = kinesis_ingest::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,
@@ -127,7 +126,7 @@ async fn pii_payloads_and_secrets_never_appear_in_logs() {
         &unique("logs").replace('-', "_"),
     );
     let hmac = HashKey::new(HMAC.as_bytes().to_vec()).expect("key");
-    let ctx = Transform {
+    let ctx = s3_transform::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,

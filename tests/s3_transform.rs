@@ -8,13 +8,12 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use aws_lambda_events::event::kinesis::KinesisEvent;
-use kinesis_ingest::Ingest;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use s3_transform::event::S3Input;
+use s3_transform::handle;
 use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
 use s3_transform::warehouse::Postgres;
-use s3_transform::{handle, Transform};
 use serde_json::Value;
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
@@ -53,8 +52,8 @@ impl Fixture {
         }
     }
 
-    fn ctx(&self) -> Transform<'_> {
-        Transform {
+    fn ctx(&self) -> s3_transform::Handler<'_> {
+        s3_transform::Handler {
             cfg: &self.cfg,
             zones: &self.zones,
             store: &self.store,
@@ -70,7 +69,7 @@ impl Fixture {
     async fn ingest(&self, sample_name: &str) {
         let event: KinesisEvent =
             serde_json::from_value(sample(sample_name)).expect("kinesis event");
-        let ctx = Ingest {
+        let ctx = kinesis_ingest::Handler {
             cfg: &self.cfg,
             zones: &self.zones,
             store: &self.store,
@@ -516,7 +515,7 @@ async fn tls_is_required_and_verified_when_configured() {
     let key = f.aws.keys(&f.bucket, "raw/signups/").await.remove(0);
 
     // Without the CA the server's certificate is not trusted: the load fails, retryably.
-    let untrusted = s3_transform::settings::tls_connector(None, false).expect("connector");
+    let untrusted = s3_transform::config::tls_connector(None, false).expect("connector");
     f.warehouse = Postgres::new(config.clone(), Some(untrusted), &f.schema);
     let err = f
         .notify(&key)
@@ -528,8 +527,8 @@ async fn tls_is_required_and_verified_when_configured() {
     f.warehouse = Postgres::new(pg.url.parse().expect("pg url"), None, &f.schema);
     assert!(f.notify(&key).await.is_err(), "plain connection refused");
 
-    let trusted = s3_transform::settings::tls_connector(Some(&ca.to_string_lossy()), false)
-        .expect("connector");
+    let trusted =
+        s3_transform::config::tls_connector(Some(&ca.to_string_lossy()), false).expect("connector");
     f.warehouse = Postgres::new(config, Some(trusted), &f.schema);
     let out = f.notify(&key).await.expect("verified TLS load");
     assert_eq!(out.objects[0].inserted, 1);

@@ -10,7 +10,6 @@ use s3_transform::event::S3Input;
 use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
 use s3_transform::warehouse::Postgres;
-use s3_transform::Transform;
 use serde_json::{json, Value};
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
@@ -146,7 +145,7 @@ async fn hostile_s3_keys_never_reach_an_output_key() {
     let schema = unique("sec").replace('-', "_");
     let warehouse = Postgres::new(pg.url.parse().expect("url"), None, &schema);
     let key = HashKey::new(b"security-hmac-key-0123456789".to_vec()).expect("key");
-    let ctx = Transform {
+    let ctx = s3_transform::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,

@@ -24,7 +24,6 @@ use s3_transform::event::S3Input;
 use s3_transform::input::{Limits, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_LINE};
 use s3_transform::pii::HashKey;
 use s3_transform::warehouse::Postgres;
-use s3_transform::Transform;
 use serde_json::Value;
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
@@ -112,7 +111,7 @@ struct IngestStats {
 /// One shard driven like Lambda's event source mapping: batches of `batch` records; on batch
 /// item failures, the next batch starts at the lowest failed sequence number.
 async fn drive_shard(
-    ctx: &kinesis_ingest::Ingest<'_>,
+    ctx: &kinesis_ingest::Handler<'_>,
     shard: &str,
     records: &[StreamRecord],
     batch: usize,
@@ -174,7 +173,7 @@ struct DeliveryStats {
 }
 
 /// One notification delivered as an async invocation: retried twice on any function error.
-async fn deliver(ctx: &Transform<'_>, bucket: &str, key: &str) -> DeliveryStats {
+async fn deliver(ctx: &s3_transform::Handler<'_>, bucket: &str, key: &str) -> DeliveryStats {
     let mut st = DeliveryStats::default();
     for attempt in 0..ASYNC_ATTEMPTS {
         let input: S3Input =
@@ -283,7 +282,7 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
         raw_prefix: zones.raw.clone(),
         written: Mutex::new(Vec::new()),
     };
-    let ingest = kinesis_ingest::Ingest {
+    let ingest = kinesis_ingest::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &notifying,
@@ -317,7 +316,7 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
     let schema = unique("soak").replace('-', "_");
     let warehouse = Postgres::new(pg_url.parse().expect("pg url"), None, &schema);
     let hash_key = HashKey::new(b"soak-hmac-key-0123456789".to_vec()).expect("key");
-    let transform = Transform {
+    let transform = s3_transform::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,

@@ -85,7 +85,7 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
 
     // kinesis-ingest, from every shard.
     let store = S3Store::new(aws.s3.clone(), BUCKET);
-    let ingest = kinesis_ingest::Ingest {
+    let ingest = kinesis_ingest::Handler {
         cfg,
         zones: &zones,
         store: &store,
@@ -117,7 +117,7 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
     let warehouse = s3_transform::warehouse::Postgres::new(dbcfg, None, &cfg.warehouse.schema);
     let hash_key = s3_transform::pii::HashKey::new(b"sluice-demo-hmac-key-0001".to_vec())
         .context("hmac key")?;
-    let transform = s3_transform::Transform {
+    let transform = s3_transform::Handler {
         cfg,
         zones: &zones,
         store: &store,
@@ -165,7 +165,7 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
     // glue-catalog, from the curated/ notification queue.
     let catalog = glue_catalog::GlueCatalog::new(aws.glue.clone());
     let cache = glue_catalog::CatalogCache::new();
-    let glue = glue_catalog::GlueCatalogFn {
+    let glue = glue_catalog::Handler {
         cfg,
         zones: &zones,
         store: &store,
@@ -186,7 +186,7 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
     let reader = failure_notifier::kinesis::KinesisReader::new(aws.kinesis.clone());
     let topic_arn = format!("arn:aws:sns:us-east-1:{ACCOUNT}:{ALERT_TOPIC}");
     let alerter = failure_notifier::sns::SnsAlerter::new(aws.sns.clone(), topic_arn);
-    let notifier = failure_notifier::Notifier {
+    let notifier = failure_notifier::Handler {
         zones: &zones,
         store: &store,
         reader: &reader,
@@ -360,7 +360,7 @@ where
 
 async fn catalog_queue(
     aws: &Aws,
-    glue: &glue_catalog::GlueCatalogFn<'_>,
+    glue: &glue_catalog::Handler<'_>,
     pb: &ProgressBar,
     sum: &mut Summary,
 ) -> Result<()> {
@@ -419,7 +419,7 @@ async fn drill(aws: &Aws, cfg: &PipelineConfig, zones: &Zones) -> Result<()> {
     Ok(())
 }
 
-async fn notify_failures(aws: &Aws, notifier: &failure_notifier::Notifier<'_>) -> Result<usize> {
+async fn notify_failures(aws: &Aws, notifier: &failure_notifier::Handler<'_>) -> Result<usize> {
     let url = queue_url(aws, FAILURE_QUEUE).await?;
     let mut archived = 0;
     loop {

@@ -109,6 +109,29 @@ impl Zones {
     }
 }
 
+/// The part of every function's configuration that is read from the same variables: the data
+/// bucket ([`BUCKET`]) and the zones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Common {
+    pub bucket: String,
+    pub zones: Zones,
+}
+
+impl Common {
+    /// Reads and validates [`BUCKET`] and the zone prefixes.
+    pub fn from_env() -> Result<Self> {
+        Ok(Common {
+            bucket: env_required(BUCKET)?,
+            zones: Zones::from_env()?,
+        })
+    }
+}
+
+/// Where the pipeline config is ([`CONFIG`]: a local path or `s3://bucket/key`).
+pub fn config_location() -> Result<String> {
+    env_required(CONFIG)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,11 +21,9 @@ use crate::sns::Alerter;
 
 /// Name used in metrics and logs.
 pub const FUNCTION: &str = "failure-notifier";
-/// The SNS topic alerts are published to.
-pub const ALERT_TOPIC_ARN: &str = "SLUICE_ALERT_TOPIC_ARN";
 
 /// Everything the handler needs, built once at cold start.
-pub struct Notifier<'a> {
+pub struct Handler<'a> {
     pub zones: &'a Zones,
     pub store: &'a dyn ObjectStore,
     pub reader: &'a dyn ShardReader,
@@ -50,7 +48,7 @@ pub struct BatchOutcome {
 
 /// Handles one batch of on-failure messages (sluice's edge type, or an `aws_lambda_events`
 /// `SqsEvent`).
-pub async fn handle(ctx: &Notifier<'_>, event: impl Into<QueueBatch>) -> Result<BatchOutcome> {
+pub async fn handle(ctx: &Handler<'_>, event: impl Into<QueueBatch>) -> Result<BatchOutcome> {
     let event = event.into();
     let mut metrics = Metrics::new(FUNCTION);
     let mut outcome = BatchOutcome::default();
@@ -96,7 +94,7 @@ pub async fn handle(ctx: &Notifier<'_>, event: impl Into<QueueBatch>) -> Result<
 }
 
 /// Archives and alerts one message.
-pub async fn handle_message(ctx: &Notifier<'_>, msg: &QueueMessage) -> Result<Handled> {
+pub async fn handle_message(ctx: &Handler<'_>, msg: &QueueMessage) -> Result<Handled> {
     let body = msg.body.as_deref().unwrap_or("");
     let failure = classify(body);
     let prefix = &ctx.zones.dead_letter;
@@ -289,7 +287,7 @@ mod tests {
         ev: SqsEvent,
     ) -> Result<Vec<String>> {
         let zones = Zones::default();
-        let ctx = Notifier {
+        let ctx = Handler {
             zones: &zones,
             store,
             reader,

@@ -3,24 +3,20 @@
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use failure_notifier::kinesis::KinesisReader;
 use failure_notifier::sns::SnsAlerter;
-use failure_notifier::{handle, Notifier, QueueBatch, ALERT_TOPIC_ARN};
+use failure_notifier::{handle, Config, Handler, QueueBatch};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use sluice_core::aws::{s3_client, sdk_config, S3Store};
-use sluice_core::env::{self, Zones};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     sluice_core::telemetry::init_logging();
+    let config = Config::from_env()?;
     let sdk = sdk_config().await;
-    let zones = Zones::from_env()?;
-    let store = S3Store::new(s3_client(&sdk)?, env::env_required(env::BUCKET)?);
+    let store = S3Store::new(s3_client(&sdk)?, &config.common.bucket);
     let reader = KinesisReader::new(aws_sdk_kinesis::Client::new(&sdk));
-    let alerter = SnsAlerter::new(
-        aws_sdk_sns::Client::new(&sdk),
-        env::env_required(ALERT_TOPIC_ARN)?,
-    );
-    let ctx = Notifier {
-        zones: &zones,
+    let alerter = SnsAlerter::new(aws_sdk_sns::Client::new(&sdk), &config.alert_topic_arn);
+    let ctx = Handler {
+        zones: &config.common.zones,
         store: &store,
         reader: &reader,
         alerter: &alerter,

@@ -34,7 +34,7 @@ use crate::tables::{
 pub const FUNCTION: &str = "glue-catalog";
 
 /// Everything the handler needs, built once at cold start.
-pub struct GlueCatalogFn<'a> {
+pub struct Handler<'a> {
     pub cfg: &'a PipelineConfig,
     pub zones: &'a Zones,
     pub store: &'a dyn ObjectStore,
@@ -122,7 +122,7 @@ fn skip(metrics: &mut Metrics, outcome: &mut Outcome, reason: &str, key: Option<
 }
 
 /// Handles one S3 notification.
-pub async fn handle(ctx: &GlueCatalogFn<'_>, input: S3Input) -> Result<Outcome, CatalogError> {
+pub async fn handle(ctx: &Handler<'_>, input: S3Input) -> Result<Outcome, CatalogError> {
     let started = Instant::now();
     let mut metrics = Metrics::new(FUNCTION);
     let mut outcome = Outcome::default();
@@ -250,7 +250,7 @@ pub async fn handle(ctx: &GlueCatalogFn<'_>, input: S3Input) -> Result<Outcome, 
 
 /// Ensures the database and the object's table; returns the outcome and the table's storage.
 async fn catalogue_object(
-    ctx: &GlueCatalogFn<'_>,
+    ctx: &Handler<'_>,
     registrar: &Registrar<'_>,
     a: &Accepted,
     t: &Target,

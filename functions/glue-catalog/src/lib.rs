@@ -6,9 +6,11 @@
 //! what evolution is allowed; [`tables`] describes the tables sluice keeps; [`register`]
 //! creates/evolves tables and registers partitions with retries and a per-container cache,
 //! over the [`catalog::Catalog`] port that [`glue`] implements with aws-sdk-glue;
-//! [`error`] is the crate's error type.
+//! [`error`] is the crate's error type; [`event`] is the Lambda edge and [`config`] reads the
+//! environment once at cold start.
 
 pub mod catalog;
+pub mod config;
 pub mod error;
 pub mod event;
 pub mod footer;
@@ -19,7 +21,8 @@ pub mod register;
 pub mod tables;
 
 pub use catalog::Catalog;
+pub use config::Config;
 pub use error::{CatalogError, SchemaConflict};
 pub use glue::GlueCatalog;
-pub use handler::{handle, GlueCatalogFn, ObjectOutcome, Outcome};
+pub use handler::{handle, Handler, ObjectOutcome, Outcome};
 pub use register::{CatalogCache, RetryPolicy};

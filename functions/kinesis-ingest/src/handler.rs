@@ -19,11 +19,9 @@ use crate::event::KinesisBatch;
 
 /// Name used in metrics and logs.
 pub const FUNCTION: &str = "kinesis-ingest";
-/// Default bound on concurrent object writes.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
 
 /// Everything the handler needs, built once at cold start.
-pub struct Ingest<'a> {
+pub struct Handler<'a> {
     pub cfg: &'a PipelineConfig,
     pub zones: &'a Zones,
     pub store: &'a dyn ObjectStore,
@@ -40,7 +38,7 @@ pub struct BatchOutcome {
 }
 
 /// Handles one Kinesis batch (sluice's edge type, or an `aws_lambda_events` `KinesisEvent`).
-pub async fn handle(ctx: &Ingest<'_>, event: impl Into<KinesisBatch>) -> Result<BatchOutcome> {
+pub async fn handle(ctx: &Handler<'_>, event: impl Into<KinesisBatch>) -> Result<BatchOutcome> {
     let records = event.into().records;
     let mut metrics = Metrics::new(FUNCTION);
     let plan = plan_batch(ctx.cfg, ctx.zones, &records)?;

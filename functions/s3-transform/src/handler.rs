@@ -35,7 +35,7 @@ use crate::warehouse::Warehouse;
 pub const FUNCTION: &str = "s3-transform";
 
 /// Everything the handler needs, built once at cold start.
-pub struct Transform<'a> {
+pub struct Handler<'a> {
     pub cfg: &'a PipelineConfig,
     pub zones: &'a Zones,
     pub store: &'a dyn ObjectStore,
@@ -66,7 +66,7 @@ pub struct Outcome {
 }
 
 /// Handles one S3 notification.
-pub async fn handle(ctx: &Transform<'_>, input: S3Input) -> Result<Outcome, TransformError> {
+pub async fn handle(ctx: &Handler<'_>, input: S3Input) -> Result<Outcome, TransformError> {
     let mut metrics = Metrics::new(FUNCTION);
     let mut outcome = Outcome::default();
     let notices = match input.notices() {
@@ -123,7 +123,7 @@ pub async fn handle(ctx: &Transform<'_>, input: S3Input) -> Result<Outcome, Tran
     }
 }
 
-async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome, TransformError> {
+async fn process_object(ctx: &Handler<'_>, key: &str) -> Result<ObjectOutcome, TransformError> {
     let mut out = ObjectOutcome {
         key: key.to_string(),
         ..ObjectOutcome::default()
@@ -243,7 +243,7 @@ async fn process_object(ctx: &Transform<'_>, key: &str) -> Result<ObjectOutcome,
 
 /// Copies an unreadable object to `<dir>objects/<stem>` with a `.reason.json` beside it.
 async fn quarantine_object(
-    ctx: &Transform<'_>,
+    ctx: &Handler<'_>,
     key: &str,
     dir: &str,
     stem: &str,

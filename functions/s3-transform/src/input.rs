@@ -35,7 +35,7 @@ pub fn format_of(key: &str) -> Option<(Format, bool)> {
 }
 
 /// Caps applied while reading.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Most decompressed bytes read from one object.
     pub max_decompressed: u64,

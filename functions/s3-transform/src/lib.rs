@@ -3,18 +3,19 @@
 //!
 //! [`input`] reads objects (formats, gzip and line caps), [`transform`] types, masks ([`pii`])
 //! and de-duplicates rows, [`parquet_out`] encodes curated files, [`warehouse`] loads
-//! PostgreSQL, [`handler`] orchestrates one S3 notification, [`settings`] resolves cold-start
-//! settings and secrets.
+//! PostgreSQL, [`handler`] orchestrates one S3 notification, [`config`] reads the environment
+//! once at cold start and resolves the secrets; [`event`] is the Lambda edge.
 
+pub mod config;
 pub mod error;
 pub mod event;
 pub mod handler;
 pub mod input;
 pub mod parquet_out;
 pub mod pii;
-pub mod settings;
 pub mod transform;
 pub mod warehouse;
 
+pub use config::Config;
 pub use error::TransformError;
-pub use handler::{handle, Transform};
+pub use handler::{handle, Handler};

@@ -67,7 +67,7 @@ async fn main() -> Result<()> {
     // Seed: the Kinesis samples through kinesis-ingest, a dropped CSV, then s3-transform.
     let zones = Zones::default();
     let store = S3Store::new(aws.s3.clone(), BUCKET);
-    let ingest = kinesis_ingest::Ingest {
+    let ingest = kinesis_ingest::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,
@@ -92,7 +92,7 @@ async fn main() -> Result<()> {
     dbcfg.application_name("sluice-stack");
     let warehouse = s3_transform::warehouse::Postgres::new(dbcfg, None, &cfg.warehouse.schema);
     let key = s3_transform::pii::HashKey::new(HMAC_KEY.as_bytes().to_vec()).context("hmac key")?;
-    let transform = s3_transform::Transform {
+    let transform = s3_transform::Handler {
         cfg: &cfg,
         zones: &zones,
         store: &store,
@@ -119,7 +119,7 @@ async fn main() -> Result<()> {
         ("SLUICE_DB_TLS", "disable".into()),
         ("SLUICE_HMAC_KEY", HMAC_KEY.into()),
         (
-            "SLUICE_ALERT_TOPIC_ARN",
+            failure_notifier::ALERT_TOPIC_ARN,
             topic.topic_arn().unwrap_or_default().to_string(),
         ),
     ];
