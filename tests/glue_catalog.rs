@@ -1,8 +1,9 @@
 //! glue-catalog against a real Glue and S3 API (moto server): tables, evolution, partitions.
 //!
-//! Curated objects are real Parquet files written here with `ArrowWriter` in the shapes
-//! s3-transform produces; the handler reads their footers from moto's S3 and writes the
-//! catalogue through the real aws-sdk-glue adapter.
+//! Curated objects in the shape s3-transform produces are written by s3-transform's own encoder
+//! (`parquet_out::encode` over the dataset's `columns`); files in other shapes (evolution,
+//! conflicting or foreign types) are written with `ArrowWriter`. The handler reads their footers
+//! from moto's S3 and writes the catalogue through the real aws-sdk-glue adapter.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,19 +20,49 @@ use glue_catalog::{
     handle, CatalogCache, CatalogError, GlueCatalog, Handler, Outcome, RetryPolicy,
 };
 use parquet::arrow::ArrowWriter;
+use s3_transform::parquet_out;
+use s3_transform::transform::{columns as columns_of, version, Row};
 use serde_json::Value;
 use sluice_core::aws::S3Store;
-use sluice_core::config::PipelineConfig;
+use sluice_core::config::{FieldType, PipelineConfig};
 use sluice_core::env::Zones;
+use sluice_core::lake::keys::{self as lake_keys, Partition};
+use sluice_core::schema::Typed;
 use sluice_core::store::ObjectStore;
-use sluice_local::events::sample;
+use sluice_local::events::{s3_event_key, sample};
 use sluice_local::{demo_config, unique, Aws};
 
 /// The sample keys (decoded).
 const STEM: &str = "shardId-000000000000-49590000000000000000000000000000000000000000000000000001-49590000000000000000000000000000000000000000000000000001";
 
 fn curated_key(dataset: &str, dt: &str, hr: &str, stem: &str) -> String {
-    format!("curated/{dataset}/dt={dt}/hr={hr}/{stem}.parquet")
+    let partition = Partition::parse(dt, hr).expect("a valid partition");
+    lake_keys::curated_key("curated/", dataset, &partition, stem)
+}
+
+/// Three rows of `dataset` (from `cfg`), encoded by s3-transform's own Parquet encoder.
+fn curated_parquet(cfg: &PipelineConfig, dataset: &str) -> Vec<u8> {
+    let ds = cfg.dataset(dataset).expect("dataset in the config");
+    let cols = columns_of(ds);
+    let rows: Vec<Row> = (0..3i64)
+        .map(|i| Row {
+            key: format!("k-{i}"),
+            version: version(1_763_802_000_000_000 + i, None, "", i as u64),
+            values: cols
+                .iter()
+                .map(|c| match c.ty {
+                    FieldType::String => Typed::Str(format!("{}-{i}", c.name).into()),
+                    FieldType::Int => Typed::Int(i),
+                    FieldType::Float => Typed::Float(i as f64 * 1.5),
+                    FieldType::Bool => Typed::Bool(i % 2 == 0),
+                    FieldType::Timestamp => Typed::Timestamp(1_763_802_000_000_000 + i),
+                    FieldType::Date => Typed::Date(20_414 + i as i32),
+                    FieldType::Json => Typed::Json(format!("{{\"n\":{i}}}").into()),
+                })
+                .collect(),
+        })
+        .collect();
+    parquet_out::encode(&cols, &rows, "raw/test/object.json").expect("encode")
 }
 
 /// The real S3 adapter, refusing whole-object GETs: glue-catalog may only read ranges.
@@ -113,7 +144,15 @@ impl World {
         handle(&ctx, input).await
     }
 
-    /// Writes a Parquet object and returns the notification for it.
+    /// Writes `dataset`'s Parquet as s3-transform writes it and returns the notification for it.
+    async fn put_curated(&self, key: &str, dataset: &str) -> Value {
+        let body = curated_parquet(&self.cfg, dataset);
+        let size = body.len();
+        self.aws.put(&self.bucket, key, body).await;
+        event_for(&self.bucket, key, size)
+    }
+
+    /// Writes a Parquet object in another shape and returns the notification for it.
     async fn put_parquet(&self, key: &str, fields: &[(&str, DataType)]) -> Value {
         let body = parquet_bytes(fields);
         let size = body.len();
@@ -172,21 +211,6 @@ impl World {
     }
 }
 
-/// Encodes a key the way S3 notifications do (`=` → `%3D`, space → `+`).
-fn encode_key(key: &str) -> String {
-    let mut out = String::new();
-    for b in key.bytes() {
-        match b {
-            b' ' => out.push('+'),
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// The committed sample `glue-curated.json`, pointed at another bucket/key/size.
 fn event_for(bucket: &str, key: &str, size: usize) -> Value {
     retarget(sample("glue-curated.json"), bucket, Some(key), Some(size))
@@ -197,7 +221,7 @@ fn retarget(mut v: Value, bucket: &str, key: Option<&str>, size: Option<usize>) 
         r["s3"]["bucket"]["name"] = bucket.into();
         r["s3"]["bucket"]["arn"] = format!("arn:aws:s3:::{bucket}").into();
         if let Some(k) = key {
-            r["s3"]["object"]["key"] = encode_key(k).into();
+            r["s3"]["object"]["key"] = s3_event_key(k).into();
         }
         if let Some(s) = size {
             r["s3"]["object"]["size"] = s.into();
@@ -261,25 +285,8 @@ fn parquet_bytes(fields: &[(&str, DataType)]) -> Vec<u8> {
     out
 }
 
-fn ts() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-}
-
-/// The page_views curated schema as s3-transform writes it.
-fn page_views_fields() -> Vec<(&'static str, DataType)> {
-    vec![
-        ("event_id", DataType::Utf8),
-        ("ts", ts()),
-        ("session_id", DataType::Utf8),
-        ("user_id", DataType::Utf8),
-        ("url", DataType::Utf8),
-        ("referrer", DataType::Utf8),
-        ("duration_ms", DataType::Int64),
-        ("ip", DataType::Utf8),
-        ("_sluice_key", DataType::Utf8),
-        ("_sluice_source", DataType::Utf8),
-    ]
-}
+/// Columns of the page_views table (the demo config's eight fields and two sluice columns).
+const PAGE_VIEWS_COLUMNS: usize = 10;
 
 fn columns(t: &Table) -> Vec<(String, String)> {
     t.storage_descriptor()
@@ -309,7 +316,7 @@ fn param<'a>(t: &'a Table, k: &str) -> Option<&'a str> {
 async fn curated_object_creates_table_with_parquet_serde_and_partition() {
     let w = World::new().await;
     let key = curated_key("page_views", "2025-11-22", "09", STEM);
-    let body = parquet_bytes(&page_views_fields());
+    let body = curated_parquet(&w.cfg, "page_views");
     let size = body.len();
     w.aws.put(&w.bucket, &key, body).await;
     // The committed sample, in the test's bucket and with the object's real size.
@@ -402,9 +409,9 @@ async fn curated_object_creates_table_with_parquet_serde_and_partition() {
 
     // A new partition of the same table, warm container: one footer read + one partition call.
     let e2 = w
-        .put_parquet(
+        .put_curated(
             &curated_key("page_views", "2025-11-22", "10", "b"),
-            &page_views_fields(),
+            "page_views",
         )
         .await;
     let started = Instant::now();
@@ -438,16 +445,21 @@ async fn curated_object_creates_table_with_parquet_serde_and_partition() {
 #[tokio::test]
 async fn second_object_in_the_same_partition_adds_nothing() {
     let mut w = World::new().await;
-    let fields = page_views_fields();
     let first = w
-        .put_parquet(&curated_key("page_views", "2025-11-22", "09", "a"), &fields)
+        .put_curated(
+            &curated_key("page_views", "2025-11-22", "09", "a"),
+            "page_views",
+        )
         .await;
     w.run(first).await.expect("first");
     let table_before = w.table("page_views").await;
     assert_eq!(w.versions("page_views").await, 1);
 
     let second = w
-        .put_parquet(&curated_key("page_views", "2025-11-22", "09", "b"), &fields)
+        .put_curated(
+            &curated_key("page_views", "2025-11-22", "09", "b"),
+            "page_views",
+        )
         .await;
     let out = w.run(second.clone()).await.expect("second");
     assert_eq!(out.partitions_created, 0);
@@ -747,9 +759,9 @@ async fn partition_projection_writes_properties_instead_of_partitions() {
     cfg.catalog.partition_projection = true;
     let w = World::with_config(cfg).await;
     let e = w
-        .put_parquet(
+        .put_curated(
             &curated_key("page_views", "2025-11-22", "09", "a"),
-            &page_views_fields(),
+            "page_views",
         )
         .await;
     let out = w.run(e).await.expect("catalogued");
@@ -780,9 +792,11 @@ async fn partition_projection_writes_properties_instead_of_partitions() {
 #[tokio::test]
 async fn turning_projection_on_updates_an_existing_table() {
     let mut w = World::new().await;
-    let fields = page_views_fields();
     let e = w
-        .put_parquet(&curated_key("page_views", "2025-11-22", "09", "a"), &fields)
+        .put_curated(
+            &curated_key("page_views", "2025-11-22", "09", "a"),
+            "page_views",
+        )
         .await;
     w.run(e.clone()).await.expect("registered");
     w.cfg.catalog.partition_projection = true;
@@ -791,7 +805,7 @@ async fn turning_projection_on_updates_an_existing_table() {
     let t = w.table("page_views").await;
     assert_eq!(param(&t, "projection.enabled"), Some("true"));
     assert_eq!(w.versions("page_views").await, 2);
-    assert_eq!(columns(&t).len(), fields.len());
+    assert_eq!(columns(&t).len(), PAGE_VIEWS_COLUMNS);
 }
 
 #[tokio::test]
@@ -799,7 +813,7 @@ async fn a_stale_size_in_the_notification_falls_back_to_the_real_size() {
     let w = World::new().await;
     let key = curated_key("page_views", "2025-11-22", "09", STEM);
     w.aws
-        .put(&w.bucket, &key, parquet_bytes(&page_views_fields()))
+        .put(&w.bucket, &key, curated_parquet(&w.cfg, "page_views"))
         .await;
     // The sample's own size (3187) is not this object's.
     for size in [Some(3187), Some(40)] {
@@ -808,5 +822,8 @@ async fn a_stale_size_in_the_notification_falls_back_to_the_real_size() {
             .await
             .expect("catalogued despite the stale size");
     }
-    assert_eq!(columns(&w.table("page_views").await).len(), 10);
+    assert_eq!(
+        columns(&w.table("page_views").await).len(),
+        PAGE_VIEWS_COLUMNS
+    );
 }

@@ -29,16 +29,17 @@ use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_core::lake::keys::is_transform_quarantine;
-use sluice_core::lake::stream::{seq_cmp, StreamRecord};
+use sluice_core::lake::stream::StreamRecord;
 use sluice_core::store::ObjectStore;
 use sluice_local::clickstream::generate;
-use sluice_local::events::{kinesis_event, record, s3_event_json};
+use sluice_local::events::{record, s3_event_json};
 use sluice_local::faults::{FaultProxy, Rates};
+use sluice_local::invoke::invoke_async;
+use sluice_local::stream::{drive_shard, DriveStats};
 use sluice_local::{gunzip, moto, unique, workspace_root, Aws, Pg};
 
 const SHARDS: usize = 4;
-/// Lambda retries a failed asynchronous invocation twice.
-const ASYNC_ATTEMPTS: usize = 3;
+const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/sluice-soak";
 /// S3 delivers each notification this many times in this test.
 const DELIVERIES: usize = 3;
 const MAX_CONSECUTIVE_RETRIES: usize = 30;
@@ -99,69 +100,6 @@ fn s3_client(aws: &Aws, max_attempts: u32) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
-#[derive(Debug, Default)]
-struct IngestStats {
-    batches: usize,
-    partial_failures: usize,
-    function_errors: usize,
-    /// Sequence numbers handed to the function again after a partial failure.
-    redelivered: HashSet<String>,
-}
-
-/// One shard driven like Lambda's event source mapping: batches of `batch` records; on batch
-/// item failures, the next batch starts at the lowest failed sequence number.
-async fn drive_shard(
-    ctx: &kinesis_ingest::Handler<'_>,
-    shard: &str,
-    records: &[StreamRecord],
-    batch: usize,
-) -> IngestStats {
-    let mut st = IngestStats::default();
-    let mut pos = 0;
-    let mut consecutive = 0;
-    while pos < records.len() {
-        let end = (pos + batch).min(records.len());
-        let event = kinesis_event(&records[pos..end]);
-        st.batches += 1;
-        if st.batches % 10 == 0 {
-            eprintln!("  kinesis-ingest {shard}: record {pos}/{}", records.len());
-        }
-        let failed_from = match kinesis_ingest::handle(ctx, event).await {
-            Ok(resp) => resp.failed.iter().min_by(|a, b| seq_cmp(a, b)).map(|seq| {
-                records[pos..end]
-                    .iter()
-                    .position(|r| r.seq == *seq)
-                    .map(|i| pos + i)
-                    .expect("a reported failure is a record of the batch")
-            }),
-            Err(e) => {
-                // A function error: Lambda retries the whole batch.
-                eprintln!("ingest function error on {shard}: {e}");
-                st.function_errors += 1;
-                Some(pos)
-            }
-        };
-        match failed_from {
-            None => {
-                pos = end;
-                consecutive = 0;
-            }
-            Some(from) => {
-                st.partial_failures += 1;
-                consecutive += 1;
-                assert!(
-                    consecutive <= MAX_CONSECUTIVE_RETRIES,
-                    "{shard}: batch at {from} still failing after {MAX_CONSECUTIVE_RETRIES} retries"
-                );
-                st.redelivered
-                    .extend(records[from..end].iter().map(|r| r.seq.clone()));
-                pos = from;
-            }
-        }
-    }
-    st
-}
-
 #[derive(Debug, Default, Clone, Copy)]
 struct DeliveryStats {
     invocations: usize,
@@ -172,30 +110,30 @@ struct DeliveryStats {
     succeeded: bool,
 }
 
-/// One notification delivered as an async invocation: retried twice on any function error.
+/// One notification delivered as an async invocation (retried twice on any function error).
 async fn deliver(ctx: &s3_transform::Handler<'_>, bucket: &str, key: &str) -> DeliveryStats {
-    let mut st = DeliveryStats::default();
-    for attempt in 0..ASYNC_ATTEMPTS {
+    let invoked = invoke_async(Duration::from_millis(20), || async {
         let input: S3Input =
             serde_json::from_value(s3_event_json(bucket, key, 0)).expect("s3 event");
-        st.invocations += 1;
-        match s3_transform::handle(ctx, input).await {
-            Ok(out) => {
-                assert!(
-                    out.objects.iter().all(|o| o.quarantined.is_none()),
-                    "a raw object written by ingest was quarantined: {out:?}"
-                );
-                st.succeeded = true;
-                return st;
-            }
-            Err(_) if attempt + 1 < ASYNC_ATTEMPTS => {
-                st.async_retries += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => {
-                eprintln!("s3-transform: {key} failed {ASYNC_ATTEMPTS} times: {e}");
-                st.exhausted += 1;
-            }
+        s3_transform::handle(ctx, input).await
+    })
+    .await;
+    let mut st = DeliveryStats {
+        invocations: invoked.attempts,
+        async_retries: invoked.attempts - 1,
+        ..DeliveryStats::default()
+    };
+    match invoked.result {
+        Ok(out) => {
+            assert!(
+                out.objects.iter().all(|o| o.quarantined.is_none()),
+                "a raw object written by ingest was quarantined: {out:?}"
+            );
+            st.succeeded = true;
+        }
+        Err(e) => {
+            eprintln!("s3-transform: {key} failed {} times: {e}", invoked.attempts);
+            st.exhausted += 1;
         }
     }
     st
@@ -289,18 +227,28 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
         max_concurrency: 8,
     };
     let t = Instant::now();
-    let per_shard = futures::future::join_all(shards.iter().enumerate().map(|(i, recs)| {
-        let shard = format!("shardId-{i:012}");
+    let per_shard = futures::future::join_all(shards.iter().map(|recs| {
         let ingest = &ingest;
-        async move { drive_shard(ingest, &shard, recs, batch).await }
+        drive_shard(
+            STREAM_ARN,
+            recs,
+            batch,
+            MAX_CONSECUTIVE_RETRIES,
+            move |event| async move {
+                kinesis_ingest::handle(ingest, event)
+                    .await
+                    .map_err(anyhow::Error::from)
+            },
+        )
     }))
     .await;
     let ingest_secs = t.elapsed().as_secs_f64();
     let s3_after_ingest = s3_proxy.counts();
-    let mut ist = IngestStats::default();
+    let mut ist = DriveStats::default();
     for s in per_shard {
+        let s = s.expect("every batch is eventually written");
         ist.batches += s.batches;
-        ist.partial_failures += s.partial_failures;
+        ist.retries += s.retries;
         ist.function_errors += s.function_errors;
         ist.redelivered.extend(s.redelivered);
     }
@@ -506,7 +454,7 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
     println!(
         "  kinesis-ingest: {} batches, {} partial-failure retries, {} function errors, {} records redelivered; {:.1} s, {:.0} records/s",
         ist.batches,
-        ist.partial_failures,
+        ist.retries,
         ist.function_errors,
         ist.redelivered.len(),
         ingest_secs,

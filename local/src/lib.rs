@@ -12,6 +12,7 @@ pub mod aws;
 pub mod clickstream;
 pub mod events;
 pub mod faults;
+pub mod invoke;
 pub mod pipeline;
 pub mod postgres;
 pub mod readers;

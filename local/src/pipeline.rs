@@ -9,7 +9,7 @@
 //! table, so the failure path runs end to end every time.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,6 +22,7 @@ use sluice_core::lake::keys::{curated_key, Partition};
 
 use crate::clickstream::generate;
 use crate::events::{async_failure_json, sqs_event_json, SqsMessage};
+use crate::invoke::invoke_async;
 pub use crate::setup::Options;
 use crate::setup::{
     put_records, queue_arn, setup, ACCOUNT, ALERT_QUEUE, ALERT_TOPIC, BUCKET, CURATED_QUEUE,
@@ -32,8 +33,6 @@ pub use crate::summary::{Summary, TableSummary, ZoneSummary};
 use crate::{Aws, Pg};
 
 const PUT_RECORDS_MAX: usize = 500;
-/// Lambda retries a failed asynchronous invocation twice.
-const ASYNC_ATTEMPTS: usize = 3;
 
 /// The drill's deliberately conflicting curated file (its `amount` is a string), in the
 /// partition of 2023-11-14T22.
@@ -306,27 +305,24 @@ where
         empty = 0;
         for m in msgs {
             let body = m.body().unwrap_or_default().to_string();
-            let mut last_err = None;
-            for _ in 0..ASYNC_ATTEMPTS {
-                match invoke(body.clone()).await {
-                    Ok(inv) => {
-                        if let Invocation::Transform(o) = &inv {
-                            for (k, v) in &o.skipped {
-                                *skipped.entry(k.clone()).or_default() += v;
-                            }
+            let invoked = invoke_async(Duration::ZERO, || invoke(body.clone())).await;
+            let last_err = match invoked.result {
+                Ok(inv) => {
+                    if let Invocation::Transform(o) = &inv {
+                        for (k, v) in &o.skipped {
+                            *skipped.entry(k.clone()).or_default() += v;
                         }
-                        if let Invocation::Catalog(o) = &inv {
-                            for (k, v) in &o.skipped {
-                                *skipped.entry(k.clone()).or_default() += v;
-                            }
-                        }
-                        on_success(&inv);
-                        last_err = None;
-                        break;
                     }
-                    Err(e) => last_err = Some(e),
+                    if let Invocation::Catalog(o) = &inv {
+                        for (k, v) in &o.skipped {
+                            *skipped.entry(k.clone()).or_default() += v;
+                        }
+                    }
+                    on_success(&inv);
+                    None
                 }
-            }
+                Err(e) => Some(e),
+            };
             if let Some((kind, message)) = last_err {
                 let payload: Value =
                     serde_json::from_str(&body).unwrap_or(Value::String(body.clone()));

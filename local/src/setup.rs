@@ -29,7 +29,7 @@ pub(crate) const ACCOUNT: &str = "123456789012";
 pub struct Options {
     pub events: usize,
     pub shards: i32,
-    pub batch_size: i32,
+    pub batch_size: usize,
     pub bad_per_mille: u32,
     pub seed: u64,
     pub progress: bool,

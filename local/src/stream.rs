@@ -1,7 +1,9 @@
-//! Drives a handler from a Kinesis stream the way Lambda's event source mapping does: poll
-//! every shard, hand batches to the function as `KinesisEvent`s, and on batch item failures
-//! restart the shard from the lowest failed sequence number.
+//! Lambda's Kinesis event source mapping, as the demo and the soak drive it: a shard's records
+//! are handed to the function in batches, in order; on batch item failures the shard restarts
+//! from the lowest failed sequence number, on a function error from the batch's first record.
+//! [`drive_shard`] drives records held in memory, [`drain`] every shard of a (moto) stream.
 
+use std::collections::HashSet;
 use std::future::Future;
 
 use anyhow::{bail, Context, Result};
@@ -11,23 +13,102 @@ use sluice_core::lake::stream::{seq_cmp, StreamRecord};
 
 use crate::events::kinesis_event_json;
 
-/// What one drain of a stream did.
+/// What driving a stream (or one shard) did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DriveStats {
     pub shards: usize,
+    /// Invocations (batches handed to the function, retries included).
     pub batches: usize,
     pub records: usize,
     /// Batches that reported failures and were retried from the lowest failed record.
     pub retries: usize,
+    /// Invocations that failed as a whole (Lambda retries the whole batch).
+    pub function_errors: usize,
+    /// Sequence numbers handed to the function again after a failure.
+    pub redelivered: HashSet<String>,
 }
 
-/// Reads every shard of `stream` from its start until caught up, invoking `invoke` with
-/// batches of at most `batch_size` records. A batch with failures is retried (at most
-/// `max_retries` times in a row) from its lowest failed sequence number.
+impl DriveStats {
+    fn add(&mut self, other: DriveStats) {
+        self.shards += other.shards;
+        self.batches += other.batches;
+        self.records += other.records;
+        self.retries += other.retries;
+        self.function_errors += other.function_errors;
+        self.redelivered.extend(other.redelivered);
+    }
+}
+
+/// Drives one shard's records like Lambda's event source mapping: batches of at most `batch`
+/// records in order; after batch item failures the next batch starts at the lowest failed
+/// record, after a function error at the batch's first record. Fails when a batch is retried
+/// more than `max_retries` times in a row.
+pub async fn drive_shard<F, Fut>(
+    stream_arn: &str,
+    records: &[StreamRecord],
+    batch: usize,
+    max_retries: usize,
+    mut invoke: F,
+) -> Result<DriveStats>
+where
+    F: FnMut(KinesisBatch) -> Fut,
+    Fut: Future<Output = Result<BatchOutcome>>,
+{
+    let mut stats = DriveStats {
+        shards: 1,
+        records: records.len(),
+        ..DriveStats::default()
+    };
+    let (mut pos, mut consecutive) = (0, 0);
+    while pos < records.len() {
+        let end = (pos + batch.max(1)).min(records.len());
+        let event: KinesisBatch =
+            serde_json::from_value(kinesis_event_json(stream_arn, &records[pos..end]))?;
+        stats.batches += 1;
+        let failed_from = match invoke(event).await {
+            Ok(outcome) => match outcome.failed.iter().min_by(|a, b| seq_cmp(a, b)) {
+                None => None,
+                Some(seq) => Some(
+                    records[pos..end]
+                        .iter()
+                        .position(|r| r.seq == *seq)
+                        .map(|i| pos + i)
+                        .context("a reported failure is not a record of the batch")?,
+                ),
+            },
+            Err(_) => {
+                stats.function_errors += 1;
+                Some(pos)
+            }
+        };
+        match failed_from {
+            None => {
+                pos = end;
+                consecutive = 0;
+            }
+            Some(from) => {
+                stats.retries += 1;
+                consecutive += 1;
+                if consecutive > max_retries {
+                    let shard = records[from].shard.as_str();
+                    bail!("shard {shard}: batch at record {from} still failing after {max_retries} retries");
+                }
+                stats
+                    .redelivered
+                    .extend(records[from..end].iter().map(|r| r.seq.clone()));
+                pos = from;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Reads every shard of `stream` from its start until caught up and drives each with
+/// [`drive_shard`].
 pub async fn drain<F, Fut>(
     kinesis: &aws_sdk_kinesis::Client,
     stream: &str,
-    batch_size: i32,
+    batch_size: usize,
     max_retries: usize,
     mut invoke: F,
 ) -> Result<DriveStats>
@@ -45,79 +126,56 @@ where
     let arn = desc.stream_arn().to_string();
     let mut stats = DriveStats::default();
     for shard in desc.shards() {
-        stats.shards += 1;
-        let shard_id = shard.shard_id().to_string();
-        let mut iterator = kinesis
-            .get_shard_iterator()
-            .stream_name(stream)
-            .shard_id(&shard_id)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .context("get shard iterator")?
-            .shard_iterator
-            .context("no shard iterator")?;
-        let mut consecutive_retries = 0;
-        loop {
-            let out = kinesis
-                .get_records()
-                .shard_iterator(&iterator)
-                .limit(batch_size)
-                .send()
-                .await
-                .context("get records")?;
-            if out.records().is_empty() {
-                break;
-            }
-            let records: Vec<StreamRecord> = out
-                .records()
-                .iter()
-                .map(|r| StreamRecord {
-                    shard: shard_id.clone(),
-                    seq: r.sequence_number().to_string(),
-                    partition_key: r.partition_key().unwrap_or_default().to_string(),
-                    data: r.data().as_ref().to_vec(),
-                    arrival_micros: r
-                        .approximate_arrival_timestamp()
-                        .and_then(|t| t.to_millis().ok())
-                        .unwrap_or_default()
-                        * 1000,
-                })
-                .collect();
-            let event: KinesisBatch = serde_json::from_value(kinesis_event_json(&arn, &records))?;
-            stats.batches += 1;
-            let resp = invoke(event).await?;
-            let lowest = resp.failed.iter().min_by(|a, b| seq_cmp(a, b)).cloned();
-            match lowest {
-                None => {
-                    stats.records += records.len();
-                    consecutive_retries = 0;
-                    match out.next_shard_iterator() {
-                        Some(next) => iterator = next.to_string(),
-                        None => break,
-                    }
-                }
-                Some(seq) => {
-                    consecutive_retries += 1;
-                    stats.retries += 1;
-                    if consecutive_retries > max_retries {
-                        bail!("shard {shard_id}: batch still failing after {max_retries} retries (from {seq})");
-                    }
-                    stats.records += records.iter().take_while(|r| r.seq != seq).count();
-                    iterator = kinesis
-                        .get_shard_iterator()
-                        .stream_name(stream)
-                        .shard_id(&shard_id)
-                        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
-                        .starting_sequence_number(&seq)
-                        .send()
-                        .await
-                        .context("get shard iterator at failed record")?
-                        .shard_iterator
-                        .context("no shard iterator")?;
-                }
-            }
-        }
+        let records = read_shard(kinesis, stream, shard.shard_id()).await?;
+        stats.add(drive_shard(&arn, &records, batch_size, max_retries, &mut invoke).await?);
     }
     Ok(stats)
+}
+
+/// Every record of a shard, from its start until caught up.
+async fn read_shard(
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+    shard_id: &str,
+) -> Result<Vec<StreamRecord>> {
+    let mut iterator = kinesis
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id(shard_id)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .context("get shard iterator")?
+        .shard_iterator
+        .context("no shard iterator")?;
+    let mut records = Vec::new();
+    loop {
+        let out = kinesis
+            .get_records()
+            .shard_iterator(&iterator)
+            .limit(10_000)
+            .send()
+            .await
+            .context("get records")?;
+        if out.records().is_empty() {
+            return Ok(records);
+        }
+        records.extend(out.records().iter().map(|r| {
+            StreamRecord {
+                shard: shard_id.to_string(),
+                seq: r.sequence_number().to_string(),
+                partition_key: r.partition_key().unwrap_or_default().to_string(),
+                data: r.data().as_ref().to_vec(),
+                arrival_micros: r
+                    .approximate_arrival_timestamp()
+                    .and_then(|t| t.to_millis().ok())
+                    .unwrap_or_default()
+                    * 1000,
+            }
+        }));
+        match out.next_shard_iterator() {
+            Some(next) => iterator = next.to_string(),
+            None => return Ok(records),
+        }
+    }
 }
