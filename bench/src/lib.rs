@@ -5,7 +5,8 @@
 //! reference (`bench/python/ingest_ref.py`) get exactly the same bytes. [`ingest`] is the whole
 //! ingest CPU path as the handler runs it (event JSON → `KinesisBatch` of `StreamRecord`s →
 //! `plan_batch`); [`transform_object`] is s3-transform's CPU path for one raw object (read →
-//! transform → Parquet). The measurement harness itself lives in `src/main.rs`.
+//! transform → Parquet). The measurement harness itself is the binary: `src/main.rs` and the
+//! modules it declares.
 
 pub mod runtime_api;
 
