@@ -18,7 +18,7 @@ use kinesis_ingest::handler::handle as ingest;
 use kinesis_ingest::KinesisBatch;
 use s3_transform::event::S3Input;
 use s3_transform::handle as transform;
-use s3_transform::input::{Limits, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_LINE};
+use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
 use sha2::{Digest, Sha256};
 use sluice_core::env::Zones;
@@ -127,10 +127,7 @@ async fn run_pipeline() -> MemStore {
         zones: &zones,
         store: &store,
         warehouse: &warehouse,
-        limits: Limits {
-            max_decompressed: DEFAULT_MAX_DECOMPRESSED,
-            max_line: DEFAULT_MAX_LINE,
-        },
+        limits: Limits::default(),
         hash_key: Some(&hash_key),
     };
     let raw = store.list("raw/").await.expect("list");

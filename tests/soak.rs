@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 use s3_transform::event::S3Input;
-use s3_transform::input::{Limits, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_LINE};
+use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
 use s3_transform::warehouse::Postgres;
 use serde_json::Value;
@@ -269,10 +269,7 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
         zones: &zones,
         store: &store,
         warehouse: &warehouse,
-        limits: Limits {
-            max_decompressed: DEFAULT_MAX_DECOMPRESSED,
-            max_line: DEFAULT_MAX_LINE,
-        },
+        limits: Limits::default(),
         hash_key: Some(&hash_key),
     };
     let t = Instant::now();

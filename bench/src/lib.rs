@@ -14,9 +14,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use kinesis_ingest::{plan_batch, KinesisBatch, Plan};
-use s3_transform::input::{
-    format_of, read_object, Limits, DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_LINE,
-};
+use s3_transform::input::{format_of, read_object, Limits};
 use s3_transform::pii::HashKey;
 use s3_transform::transform::{columns, transform, Column, Transformed};
 use serde_json::{json, Map, Value};
@@ -186,10 +184,7 @@ pub fn raw_objects(cfg: &PipelineConfig, n: usize, batch: usize) -> Result<Vec<R
 
 /// The read limits s3-transform uses by default.
 pub fn limits() -> Limits {
-    Limits {
-        max_decompressed: DEFAULT_MAX_DECOMPRESSED,
-        max_line: DEFAULT_MAX_LINE,
-    }
+    Limits::default()
 }
 
 /// The HMAC key of the `hash` rule.

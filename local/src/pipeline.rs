@@ -121,10 +121,7 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
         zones: &zones,
         store: &store,
         warehouse: &warehouse,
-        limits: s3_transform::input::Limits {
-            max_decompressed: s3_transform::input::DEFAULT_MAX_DECOMPRESSED,
-            max_line: s3_transform::input::DEFAULT_MAX_LINE,
-        },
+        limits: s3_transform::input::Limits::default(),
         hash_key: Some(&hash_key),
     };
     let raw_objects = aws.keys(BUCKET, &zones.raw).await.len();

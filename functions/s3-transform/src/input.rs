@@ -48,6 +48,16 @@ pub const DEFAULT_MAX_DECOMPRESSED: u64 = 256 * 1024 * 1024;
 /// Default cap on one line: a 1 MiB record plus sluice's metadata.
 pub const DEFAULT_MAX_LINE: usize = 1024 * 1024 + 4096;
 
+impl Default for Limits {
+    /// [`DEFAULT_MAX_DECOMPRESSED`] and [`DEFAULT_MAX_LINE`].
+    fn default() -> Self {
+        Limits {
+            max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+            max_line: DEFAULT_MAX_LINE,
+        }
+    }
+}
+
 /// Why a whole object cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ObjectError {

@@ -97,10 +97,7 @@ async fn main() -> Result<()> {
         zones: &zones,
         store: &store,
         warehouse: &warehouse,
-        limits: s3_transform::input::Limits {
-            max_decompressed: s3_transform::input::DEFAULT_MAX_DECOMPRESSED,
-            max_line: s3_transform::input::DEFAULT_MAX_LINE,
-        },
+        limits: s3_transform::input::Limits::default(),
         hash_key: Some(&key),
     };
     for k in aws.keys(BUCKET, &zones.raw).await {
