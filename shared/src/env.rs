@@ -54,9 +54,13 @@ where
 /// The zone prefixes of the lake, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Zones {
+    /// Prefix of the raw zone ([`RAW_PREFIX`], default `raw/`).
     pub raw: String,
+    /// Prefix of the quarantine zone ([`QUARANTINE_PREFIX`], default `quarantine/`).
     pub quarantine: String,
+    /// Prefix of the curated zone ([`CURATED_PREFIX`], default `curated/`).
     pub curated: String,
+    /// Prefix of the dead-letter zone ([`DEAD_LETTER_PREFIX`], default `dead-letter/`).
     pub dead_letter: String,
 }
 
@@ -113,7 +117,9 @@ impl Zones {
 /// bucket ([`BUCKET`]) and the zones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Common {
+    /// The data bucket's name ([`BUCKET`], required).
     pub bucket: String,
+    /// The zone prefixes, validated by [`Zones::from_env`].
     pub zones: Zones,
 }
 

@@ -18,27 +18,46 @@ pub enum Error {
 
     /// A required environment variable is missing or malformed; raised at cold start.
     #[error("invalid environment: {name}: {reason}")]
-    Env { name: String, reason: String },
+    Env {
+        /// The variable's name (`SLUICE_BUCKET`, ...).
+        name: String,
+        /// What is wrong with it (`is required and not set`, the parse error, ...).
+        reason: String,
+    },
 
     /// A storage (S3) operation failed after the SDK's own retries.
     #[error("s3 {op} s3://{bucket}/{key} failed ({code}): {message}")]
     Storage {
+        /// The operation that failed (`put`, `get`, `head`, `list`, ...).
         op: &'static str,
+        /// The bucket it was made on.
         bucket: String,
+        /// The object key (for `list`, the prefix).
         key: String,
+        /// The service's error code or the transport failure kind ([`SdkFailure::code`]);
+        /// `ReadBody` when the response body could not be read.
         code: String,
+        /// A human-readable message (never a payload).
         message: String,
+        /// Whether a later retry can succeed; what [`Error::is_retryable`] returns.
         retryable: bool,
     },
 
     /// A storage object does not exist.
     #[error("s3://{bucket}/{key} does not exist")]
-    NotFound { bucket: String, key: String },
+    NotFound {
+        /// The bucket that was read.
+        bucket: String,
+        /// The key that does not exist.
+        key: String,
+    },
 
     /// Reading or writing a local file failed.
     #[error("i/o error on {path}: {source}")]
     Io {
+        /// The local path that was read or written.
         path: String,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },

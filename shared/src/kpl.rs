@@ -45,21 +45,32 @@ struct Tag {
 /// One user record from an aggregate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
+    /// The sub-record's partition key, resolved from the aggregate's partition-key table.
     pub partition_key: String,
+    /// The sub-record's bytes.
     pub data: Vec<u8>,
 }
 
 /// Why a record that starts with the KPL magic is not a valid aggregate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KplError {
+    /// Shorter than the magic plus the 16-byte MD5 digest; holds the record's length in bytes.
     #[error("KPL aggregate too short ({0} bytes)")]
     TooShort(usize),
+    /// The trailing MD5 digest is not that of the protobuf body.
     #[error("KPL aggregate MD5 digest does not match its content")]
     DigestMismatch,
+    /// The body is not an `AggregatedRecord` protobuf; holds the decoder's message.
     #[error("KPL aggregate protobuf does not decode: {0}")]
     Protobuf(String),
+    /// A sub-record lacks its partition key index or data, or the index is out of range.
     #[error("KPL aggregate record {index} is malformed: {reason}")]
-    BadRecord { index: usize, reason: &'static str },
+    BadRecord {
+        /// 0-based position of the sub-record in the aggregate.
+        index: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Whether `data` starts with the KPL magic.

@@ -8,6 +8,8 @@
 //! classification ([`error`]), telemetry ([`telemetry`]) and the storage port with its S3
 //! adapter ([`store`]).
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod env;
 pub mod error;

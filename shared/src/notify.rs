@@ -16,9 +16,11 @@ use crate::lake::keys::decode_s3_event_key;
 pub struct ObjectNotice {
     /// `ObjectCreated:Put`, `ObjectRemoved:Delete`, ...
     pub event_name: String,
+    /// The bucket the notification names.
     pub bucket: String,
     /// The key as it appears in the notification (URL-encoded).
     pub raw_key: String,
+    /// The object's size in bytes, when the notification carries it.
     pub size: Option<i64>,
 }
 
@@ -62,9 +64,13 @@ impl fmt::Display for SkipReason {
 /// A notification to process: decoded key and the accepted prefix it is under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
+    /// The bucket: always the configured one (notices for others are skipped).
     pub bucket: String,
+    /// The object key, URL-decoded.
     pub key: String,
+    /// The first of the accepted prefixes that `key` starts with.
     pub prefix: String,
+    /// The object's size in bytes, when the notification carries it.
     pub size: Option<i64>,
 }
 
@@ -112,13 +118,16 @@ mod edge {
     #[derive(Debug, Clone, Deserialize)]
     #[serde(untagged)]
     pub enum S3Input {
+        /// A notification with `Records`.
         Event(Notification),
+        /// Any other JSON (the `s3:TestEvent`, or not an S3 notification at all).
         Other(serde_json::Value),
     }
 
     /// An S3 event notification (the `Records` shape).
     #[derive(Debug, Clone, Deserialize)]
     pub struct Notification {
+        /// `Records`: one entry per object event.
         #[serde(rename = "Records")]
         pub records: Vec<NotificationRecord>,
     }
@@ -127,7 +136,9 @@ mod edge {
     #[derive(Debug, Clone, Default, Deserialize)]
     #[serde(default, rename_all = "camelCase")]
     pub struct NotificationRecord {
+        /// `eventName`: `ObjectCreated:Put`, `ObjectRemoved:Delete`, ...
         pub event_name: Option<String>,
+        /// `s3`: the bucket and object the event is about.
         pub s3: NotificationEntity,
     }
 
@@ -135,7 +146,9 @@ mod edge {
     #[derive(Debug, Clone, Default, Deserialize)]
     #[serde(default)]
     pub struct NotificationEntity {
+        /// `bucket`: the bucket the object is in.
         pub bucket: NamedBucket,
+        /// `object`: the object the event is about.
         pub object: NotifiedObject,
     }
 
@@ -143,6 +156,7 @@ mod edge {
     #[derive(Debug, Clone, Default, Deserialize)]
     #[serde(default)]
     pub struct NamedBucket {
+        /// `name`: the bucket's name.
         pub name: Option<String>,
     }
 
@@ -150,7 +164,9 @@ mod edge {
     #[derive(Debug, Clone, Default, Deserialize)]
     #[serde(default)]
     pub struct NotifiedObject {
+        /// `key`: the object key, URL-encoded as S3 sends it.
         pub key: Option<String>,
+        /// `size`: the object's size in bytes, when sent.
         pub size: Option<i64>,
     }
 

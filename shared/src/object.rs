@@ -19,6 +19,7 @@ use crate::schema::{coerce, coerce_str, compact_json, json_type_name, CoerceErro
 /// One parsed JSON document: an object, or the type name of what it is instead.
 #[derive(Debug)]
 pub enum Doc<'a> {
+    /// A JSON object, its top-level members borrowed from the text.
     Object(Object<'a>),
     /// `null`, `bool`, `integer`, `number`, `string` or `array`.
     Other(&'static str),
@@ -45,10 +46,12 @@ impl<'a> Object<'a> {
         self.members.iter().map(|(k, _)| k.as_ref())
     }
 
+    /// Number of members, duplicate keys included.
     pub fn len(&self) -> usize {
         self.members.len()
     }
 
+    /// Whether the object has no members (`{}`).
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }

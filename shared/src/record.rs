@@ -16,7 +16,9 @@ use crate::schema::{CoerceError, Typed, MIN_EVENT_TIME_MICROS};
 /// A classified rejection with a readable reason (no payload values).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
+    /// The classification, written to the quarantine line as `error_kind`.
     pub kind: RejectKind,
+    /// Why, in words; written to the quarantine line as `reason`.
     pub reason: String,
     /// The dataset the record was routed to, when routing succeeded.
     pub dataset: Option<String>,
@@ -191,6 +193,7 @@ fn classify_json_error(e: &serde_json::Error) -> &'static str {
 /// A record that passed validation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Valid<'c> {
+    /// The dataset the record was routed to.
     pub dataset: &'c Dataset,
     /// Event time in UTC epoch microseconds (arrival time when the dataset has no event time).
     pub event_micros: i64,

@@ -41,9 +41,13 @@ const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 pub enum Typed<'a> {
     /// Absent or JSON null.
     Null,
+    /// A `string` value, without U+0000; borrowed from the input where possible.
     Str(Cow<'a, str>),
+    /// An `int` value.
     Int(i64),
+    /// A `float` value; coercion only produces finite ones.
     Float(f64),
+    /// A `bool` value.
     Bool(bool),
     /// Microseconds since the Unix epoch, UTC.
     Timestamp(i64),
@@ -92,14 +96,26 @@ impl Typed<'_> {
 pub enum CoerceError {
     /// The JSON type cannot represent the declared type.
     WrongType {
+        /// The field's declared type.
         expected: FieldType,
+        /// The JSON type of the value ([`json_type_name`]), never the value itself.
         found: &'static str,
     },
     /// The text has the right JSON type but does not parse (bad timestamp, out-of-range int...).
-    Unparseable { expected: FieldType, reason: String },
+    Unparseable {
+        /// The field's declared type.
+        expected: FieldType,
+        /// Why it does not parse, without quoting the value.
+        reason: String,
+    },
     /// The value is valid JSON of the right type, but a sink cannot store it (NUL in text,
     /// a year outside 0001–9999).
-    Unstorable { expected: FieldType, reason: String },
+    Unstorable {
+        /// The field's declared type.
+        expected: FieldType,
+        /// What no sink can store, without quoting the value.
+        reason: String,
+    },
 }
 
 impl fmt::Display for CoerceError {

@@ -35,9 +35,13 @@ pub fn init_logging() {
 /// EMF units used by sluice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
+    /// A number of things (records, objects...); what [`Metrics::count`] records.
     Count,
+    /// A size in bytes.
     Bytes,
+    /// A duration in milliseconds.
     Milliseconds,
+    /// No unit, for ratios (`None` in EMF).
     None,
 }
 

@@ -142,12 +142,19 @@ pub struct Field {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FieldType {
+    /// `string`: text, from a JSON string.
     String,
+    /// `int`: a 64-bit signed integer (a JSON integer, an exact float, or a string of one).
     Int,
+    /// `float`: a finite 64-bit float (a JSON number, or a string of one).
     Float,
+    /// `bool`: `true` or `false` (a JSON boolean, or a string of one).
     Bool,
+    /// `timestamp`: an instant, coerced to UTC microseconds since the epoch.
     Timestamp,
+    /// `date`: a `YYYY-MM-DD` calendar date, coerced to days since the epoch.
     Date,
+    /// `json`: any JSON value, kept as its compact JSON text.
     Json,
 }
 

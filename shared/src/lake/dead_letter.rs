@@ -47,20 +47,39 @@ pub fn unknown_key(prefix: &str, id: &str, is_json: bool) -> String {
 /// The first line of a Kinesis archive: the failure context and what was archived.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KinesisHeader {
+    /// Written as `type`: always [`KINESIS_HEADER`] (`kinesis_failure`).
     #[serde(rename = "type")]
     pub kind: String,
+    /// ARN of the stream the batch was read from (`KinesisBatchInfo.streamArn`); the CLI
+    /// replays into it unless told another stream.
     pub stream_arn: String,
+    /// The stream's name, taken from `stream_arn`; a component of the archive's key.
     pub stream: String,
+    /// The shard id (`KinesisBatchInfo.shardId`).
     pub shard: String,
+    /// First sequence number of the discarded batch (`KinesisBatchInfo.startSequenceNumber`),
+    /// decimal digits.
     pub start_seq: String,
+    /// Last sequence number of the discarded batch (`KinesisBatchInfo.endSequenceNumber`),
+    /// decimal digits.
     pub end_seq: String,
+    /// Why Lambda discarded the batch (`requestContext.condition`: `RetryAttemptsExhausted`,
+    /// `RecordAgeExceeded`, ...).
     pub condition: String,
+    /// Request id of the failed invocation (`requestContext.requestId`).
     pub request_id: String,
+    /// ARN of the function that failed on the batch (`requestContext.functionArn`).
     pub function_arn: String,
+    /// How many times Lambda invoked the function on the batch
+    /// (`requestContext.approximateInvokeCount`), when reported.
     pub approximate_invoke_count: Option<u64>,
     /// When Lambda discarded the batch (the failure record's timestamp).
     pub failed_at: String,
+    /// Approximate arrival time of the batch's first record
+    /// (`KinesisBatchInfo.approximateArrivalOfFirstRecord`), as sent, when present.
     pub first_arrival: Option<String>,
+    /// Approximate arrival time of the batch's last record
+    /// (`KinesisBatchInfo.approximateArrivalOfLastRecord`), as sent, when present.
     pub last_arrival: Option<String>,
     /// Records in the discarded batch, as Lambda reported it.
     pub batch_size: Option<u64>,
@@ -71,18 +90,24 @@ pub struct KinesisHeader {
     pub records_missing: Option<u64>,
     /// Why records are missing, when they are.
     pub missing_reason: Option<String>,
+    /// The failure record's `responseContext` as sent (status code, function error); `null`
+    /// when it had none.
     pub response_context: Value,
 }
 
 /// One record line of a Kinesis archive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArchivedRecord {
+    /// Written as `type`: always [`KINESIS_RECORD`] (`record`).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The record's sequence number, within the header's `start_seq..=end_seq`.
     pub seq: String,
+    /// The record's partition key, as it was put.
     pub partition_key: String,
     /// Kinesis approximate arrival time, RFC 3339 UTC with milliseconds.
     pub arrival: String,
+    /// The record's bytes, base64 (standard alphabet, padded); see [`ArchivedRecord::data`].
     pub data_b64: String,
 }
 
@@ -96,13 +121,23 @@ impl ArchivedRecord {
 /// An async-invocation archive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AsyncArchive {
+    /// Written as `type`: always [`ASYNC_FAILURE`] (`async_failure`).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The function's name, from `function_arn` without qualifier; a component of the key.
     pub function: String,
+    /// ARN of the function that failed (`requestContext.functionArn`); the CLI re-invokes it
+    /// unless told another function.
     pub function_arn: String,
+    /// Request id of the failed invocation (`requestContext.requestId`); the key's file name.
     pub request_id: String,
+    /// Why Lambda gave up (`requestContext.condition`: `RetriesExhausted`, `EventAgeExceeded`,
+    /// ...).
     pub condition: String,
+    /// How many times Lambda invoked the function (`requestContext.approximateInvokeCount`),
+    /// when reported.
     pub approximate_invoke_count: Option<u64>,
+    /// When Lambda gave up (the failure record's timestamp, RFC 3339).
     pub failed_at: String,
     /// The failure record exactly as received (`requestPayload` is the original event).
     pub record: Value,
@@ -111,10 +146,15 @@ pub struct AsyncArchive {
 /// A dead letter read back from the zone.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeadLetter {
+    /// A Kinesis archive (`kinesis/...json.gz`): a discarded batch, replayable into a stream.
     Kinesis {
+        /// The archive's first line.
         header: Box<KinesisHeader>,
+        /// The record lines that follow it, in archive order.
         records: Vec<ArchivedRecord>,
     },
+    /// An async-invocation archive (`<function>/dt=.../<requestId>.json`), replayable by
+    /// invoking the function again with its `requestPayload`.
     Async(AsyncArchive),
     /// An unrecognised message: it cannot be replayed automatically.
     Unknown,
@@ -124,7 +164,10 @@ pub enum DeadLetter {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key} is not a sluice dead letter: {reason}")]
 pub struct ParseError {
+    /// The full key of the object.
     pub key: String,
+    /// What is wrong: outside the prefix, not gzip, a bad line, a wrong `type`, or an
+    /// unrecognised key layout.
     pub reason: String,
 }
 

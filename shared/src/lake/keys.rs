@@ -347,6 +347,8 @@ pub fn decode_s3_event_key(raw: &str) -> Result<String, String> {
 /// The parts of a key written in the zone layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneKey {
+    /// The first component below the prefix: the dataset's name (not checked against the
+    /// config).
     pub dataset: String,
     /// The partition, when the key has a valid `dt=/hr=` pair.
     pub partition: Option<Partition>,

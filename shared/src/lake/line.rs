@@ -20,11 +20,16 @@ pub const META_KEY: &str = crate::config::RESERVED_PREFIX;
 /// Written by kinesis-ingest, read back by s3-transform ([`LineMeta::parse`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineMeta<'a> {
+    /// The Kinesis shard id the record was read from.
     #[serde(borrow)]
     pub shard: Cow<'a, str>,
+    /// The Kinesis record's sequence number.
     #[serde(borrow)]
     pub seq: Cow<'a, str>,
+    /// Index of the user record in a KPL aggregate or NDJSON record (0 otherwise).
     pub sub: u32,
+    /// The user record's partition key (a KPL sub-record's own, else the Kinesis record's);
+    /// empty when a line has none.
     #[serde(borrow, default)]
     pub pk: Cow<'a, str>,
     /// Kinesis approximate arrival time, RFC 3339 UTC with milliseconds.

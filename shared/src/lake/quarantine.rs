@@ -18,17 +18,33 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectKind {
+    /// A record that starts with the KPL magic but is not a valid aggregate
+    /// ([`crate::kpl::KplError`]).
     CorruptAggregate,
+    /// A record (or a CSV cell) that is not valid UTF-8.
     InvalidUtf8,
+    /// A record that is empty or not valid JSON (a lone surrogate escape included).
     InvalidJson,
+    /// Valid JSON that is not an object (an array, a string, a number...).
     NotAnObject,
+    /// A record (or KPL sub-record) larger than the pipeline's `max_record_bytes`.
     Oversized,
+    /// The routing field is missing, null or not a string.
     Unrouted,
+    /// The routing value matches no dataset; in s3-transform, a raw key that names none.
     UnknownDataset,
+    /// A top-level key starts with the reserved [`crate::config::RESERVED_PREFIX`].
     ReservedField,
+    /// A required field is missing or null (empty text is null for non-string types).
     MissingField,
+    /// A value does not fit its field's declared type: the wrong JSON type, or text that does
+    /// not parse as it.
     WrongType,
+    /// The event-time field's value does not coerce to a timestamp (wrong type, unparseable or
+    /// unstorable).
     BadEventTime,
+    /// The event time is before 2000-01-01 or more than `max_future_skew_secs` after the
+    /// record's arrival.
     EventTimeOutOfRange,
     /// A declared value no sink can store (NUL in text or JSON, a year outside 0001–9999).
     UnstorableValue,
@@ -111,6 +127,7 @@ impl RejectKind {
 /// One line of a quarantine object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuarantineLine<'a> {
+    /// The classification, written as its snake_case name ([`RejectKind::as_str`]).
     pub error_kind: RejectKind,
     /// Why, in words; never quotes payload values.
     #[serde(borrow)]
@@ -131,12 +148,15 @@ pub enum Origin<'a> {
         /// The dataset it was routed to, when routing succeeded.
         #[serde(borrow)]
         dataset: Option<Cow<'a, str>>,
+        /// The Kinesis shard id.
         #[serde(borrow)]
         shard: Cow<'a, str>,
+        /// The Kinesis record's sequence number.
         #[serde(borrow)]
         seq: Cow<'a, str>,
         /// Index of the user record in a KPL aggregate or NDJSON record (0 otherwise).
         sub: u32,
+        /// The user record's partition key (a KPL sub-record's own, else the Kinesis record's).
         #[serde(borrow)]
         partition_key: Cow<'a, str>,
         /// Kinesis approximate arrival time, RFC 3339 UTC with milliseconds.
@@ -178,7 +198,10 @@ impl<'a> QuarantineLine<'a> {
 /// The `.reason.json` beside a whole object copied into the quarantine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectReason<'a> {
+    /// Why the whole object was set aside (`too_large`, `corrupt`, `bad_header`,
+    /// `unsupported`, `unknown_dataset`), written as [`RejectKind::as_str`].
     pub error_kind: RejectKind,
+    /// Why, in words.
     #[serde(borrow)]
     pub reason: Cow<'a, str>,
     /// The source object's key.

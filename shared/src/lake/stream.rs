@@ -11,6 +11,7 @@ pub struct StreamRecord {
     pub shard: String,
     /// The sequence number: a decimal string, ordered by [`seq_cmp`].
     pub seq: String,
+    /// The partition key the record was put with (an aggregate's own, not its sub-records').
     pub partition_key: String,
     /// Approximate arrival time, epoch microseconds (millisecond precision).
     pub arrival_micros: i64,
