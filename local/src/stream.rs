@@ -9,6 +9,7 @@ use std::future::Future;
 use anyhow::{bail, Context, Result};
 use aws_sdk_kinesis::types::ShardIteratorType;
 use kinesis_ingest::{BatchOutcome, KinesisBatch};
+use sluice_core::aws::stream_record;
 use sluice_core::lake::stream::{seq_cmp, StreamRecord};
 
 use crate::events::kinesis_event_json;
@@ -160,19 +161,7 @@ async fn read_shard(
         if out.records().is_empty() {
             return Ok(records);
         }
-        records.extend(out.records().iter().map(|r| {
-            StreamRecord {
-                shard: shard_id.to_string(),
-                seq: r.sequence_number().to_string(),
-                partition_key: r.partition_key().unwrap_or_default().to_string(),
-                data: r.data().as_ref().to_vec(),
-                arrival_micros: r
-                    .approximate_arrival_timestamp()
-                    .and_then(|t| t.to_millis().ok())
-                    .unwrap_or_default()
-                    * 1000,
-            }
-        }));
+        records.extend(out.records().iter().map(|r| stream_record(shard_id, r)));
         match out.next_shard_iterator() {
             Some(next) => iterator = next.to_string(),
             None => return Ok(records),

@@ -11,6 +11,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use crate::config::PipelineConfig;
 use crate::env::env_parse;
 use crate::error::{classify_sdk_error, Error, Result};
+#[cfg(feature = "kinesis")]
+use crate::lake::stream::StreamRecord;
 use crate::store::ObjectStore;
 
 /// Loads the shared SDK configuration (region, credentials, endpoint overrides) once.
@@ -198,6 +200,23 @@ impl ObjectStore for S3Store {
         }
         keys.sort();
         Ok(keys)
+    }
+}
+
+/// A record as Kinesis `GetRecords` returns it, on shard `shard`, as sluice's one
+/// [`StreamRecord`] type (arrival at millisecond precision, 0 when absent).
+#[cfg(feature = "kinesis")]
+pub fn stream_record(shard: &str, r: &aws_sdk_kinesis::types::Record) -> StreamRecord {
+    StreamRecord {
+        shard: shard.to_string(),
+        seq: r.sequence_number().to_string(),
+        partition_key: r.partition_key().unwrap_or_default().to_string(),
+        data: r.data().as_ref().to_vec(),
+        arrival_micros: r
+            .approximate_arrival_timestamp()
+            .and_then(|t| t.to_millis().ok())
+            .unwrap_or_default()
+            .saturating_mul(1000),
     }
 }
 

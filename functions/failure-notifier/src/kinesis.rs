@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_kinesis::types::ShardIteratorType;
+use sluice_core::aws::stream_record;
 use sluice_core::error::classify_sdk_error;
 use sluice_core::lake::stream::{seq_cmp, StreamRecord};
 
@@ -120,17 +121,7 @@ impl ShardReader for KinesisReader {
                 if seq_cmp(seq, start).is_lt() {
                     continue;
                 }
-                out.push(StreamRecord {
-                    shard: shard.to_string(),
-                    seq: seq.to_string(),
-                    partition_key: r.partition_key().unwrap_or_default().to_string(),
-                    data: r.data().as_ref().to_vec(),
-                    arrival_micros: r
-                        .approximate_arrival_timestamp()
-                        .and_then(|t| t.to_millis().ok())
-                        .unwrap_or_default()
-                        * 1000,
-                });
+                out.push(stream_record(shard, r));
             }
             if past_end || out.len() >= MAX_RANGE_RECORDS {
                 break;
