@@ -126,11 +126,11 @@ bench: venv
 soak: venv
 	SLUICE_SOAK_RECORDS=$${SLUICE_SOAK_RECORDS:-1000000} $(CARGO) test --locked -p sluice-tests --test soak -- --nocapture
 
-## fuzz: cargo-fuzz on the record decoder (KPL), the object readers, S3 key decoding and config
+## fuzz: cargo-fuzz on the record decoder (KPL), the object readers, S3 key decoding, config and filter
 ## parsing, FUZZ_SECONDS (default 300) per target; installs cargo-fuzz if missing. Targets and
 ## notes: fuzz/README.md. Stable toolchain: RUSTC_BOOTSTRAP=1 enables the nightly flags it needs.
 FUZZ_SECONDS ?= 300
-FUZZ_TARGETS := record read_object keys config
+FUZZ_TARGETS := record read_object keys config filter
 .PHONY: fuzz
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked

@@ -15,7 +15,7 @@ use s3_transform::input::Limits;
 use s3_transform::warehouse::Postgres;
 use serde_json::{json, Value};
 use sluice_core::aws::S3Store;
-use sluice_core::config::PipelineConfig;
+use sluice_core::config::{Filter, PipelineConfig};
 use sluice_core::env::Zones;
 use sluice_core::lake::stream::StreamRecord;
 use sluice_local::events::{kinesis_event, record, s3_event_json};
@@ -280,6 +280,95 @@ async fn dropped_files_with_one_name_never_share_an_output() {
     assert_eq!(ids, ["a-1", "a-2", "b-1", "b-3"]);
     let rows = pg_rows(pg, &schema, "purchases", "order_id").await;
     assert_eq!(rows.len(), 4, "lake and warehouse agree: {rows:?}");
+}
+
+#[tokio::test]
+async fn filtered_records_stay_in_raw_and_are_counted_not_loaded() {
+    let pg = shared_postgres();
+    let mut w = World::new().await;
+    let (warehouse, schema) = World::warehouse(pg);
+    let ds = w
+        .cfg
+        .datasets
+        .iter_mut()
+        .find(|d| d.name == "purchases")
+        .expect("purchases");
+    let keep = "not (order_id starts_with 'test-') and amount >= 1 and currency in ['EUR', 'USD']";
+    ds.filters = vec![
+        Filter::parse("no_test_orders", keep, &ds.fields).expect("valid filter"),
+        Filter::parse("eur_only", "currency == 'EUR'", &ds.fields).expect("valid filter"),
+    ];
+    let key = "raw/purchases/drop/filters.json";
+    let lines = [
+        (
+            r#"{"order_id":"f-1","ts":"2025-11-22T07:00:00Z","user_id":"u","amount":5,"currency":"EUR"}"#,
+            true,
+        ),
+        (
+            r#"{"order_id":"test-2","ts":"2025-11-22T07:01:00Z","user_id":"u","amount":5,"currency":"EUR"}"#,
+            false,
+        ),
+        (
+            r#"{"order_id":"f-3","ts":"2025-11-22T07:02:00Z","user_id":"u","amount":0.5,"currency":"EUR"}"#,
+            false,
+        ),
+        (
+            r#"{"order_id":"f-4","ts":"2025-11-22T07:03:00Z","user_id":"u","amount":2,"currency":"USD"}"#,
+            false,
+        ),
+        (
+            r#"{"order_id":"f-5","ts":"2025-11-22T07:04:00Z","user_id":"u","amount":2,"currency":"GBP"}"#,
+            false,
+        ),
+        (
+            r#"{"order_id":"f-6","ts":"2025-11-22T07:05:00Z","user_id":"u","amount":9.25,"currency":"EUR"}"#,
+            true,
+        ),
+    ];
+    let body: String = lines.iter().map(|(l, _)| format!("{l}\n")).collect();
+    w.aws.put(&w.bucket, key, body.into_bytes()).await;
+    // Delivered twice: the counts and the outputs are the same each time.
+    for _ in 0..2 {
+        let out = w.transform(&warehouse, key).await;
+        let o = &out.objects[0];
+        assert_eq!((o.rows, o.rejected), (2, 0), "{o:?}");
+        assert_eq!(
+            o.filtered,
+            BTreeMap::from([
+                ("purchases.no_test_orders".to_string(), 3),
+                ("purchases.eur_only".to_string(), 1)
+            ]),
+            "each record is counted under the first filter that leaves it out"
+        );
+    }
+    let kept: Vec<&str> = lines
+        .iter()
+        .filter(|(_, k)| *k)
+        .map(|(l, _)| &l[13..16])
+        .collect();
+    let lake = w.download("").await;
+    let dir = lake.dir().display();
+    let curated = duckdb(&format!(
+        "SELECT order_id FROM read_parquet('{dir}/curated/**/*.parquet') ORDER BY order_id"
+    ))
+    .expect("DuckDB reads curated");
+    let curated: Vec<&str> = curated
+        .iter()
+        .filter_map(|r| r["order_id"].as_str())
+        .collect();
+    assert_eq!(curated, kept);
+    let raw = duckdb(&format!(
+        "SELECT count(*) AS n FROM read_json('{dir}/raw/**/*.json', format='newline_delimited')"
+    ))
+    .expect("DuckDB reads raw");
+    assert_eq!(raw[0]["n"], lines.len(), "raw keeps every record");
+    let rows = pg_rows(pg, &schema, "purchases", "order_id").await;
+    let ids: Vec<&str> = rows.iter().filter_map(|r| r["order_id"].as_str()).collect();
+    assert_eq!(ids, kept, "PostgreSQL holds what curated holds");
+    assert!(
+        w.aws.keys(&w.bucket, "quarantine/").await.is_empty(),
+        "a filtered record is not a rejected one"
+    );
 }
 
 /// All orderings of `n` items (n ≤ 4 here).

@@ -151,6 +151,9 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
                     sum.curated_rows += obj.rows;
                     sum.transform_rejected += obj.rejected;
                     sum.transform_duplicates += obj.duplicates;
+                    for (name, n) in &obj.filtered {
+                        *sum.transform_filtered.entry(name.clone()).or_default() += n;
+                    }
                 }
             }
         },

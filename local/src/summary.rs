@@ -40,6 +40,8 @@ pub struct Summary {
     pub curated: ZoneSummary,
     pub transform_rejected: usize,
     pub transform_duplicates: usize,
+    /// Records each filter left out of curated and PostgreSQL, by `<dataset>.<filter>`.
+    pub transform_filtered: BTreeMap<String, usize>,
     pub pg_rows: BTreeMap<String, i64>,
     pub tables: Vec<TableSummary>,
     pub notifications_skipped: BTreeMap<String, usize>,
@@ -55,7 +57,7 @@ pub struct Summary {
 
 impl Summary {
     /// Every record accounted for: produced = raw + quarantined; raw = curated + rejected +
-    /// duplicates; PostgreSQL rows = curated rows; the drill's failure archived and alerted.
+    /// duplicates + filtered; PostgreSQL rows = curated rows; the drill's failure archived and alerted.
     pub fn reconcile(&self) -> Result<()> {
         let pg: i64 = self.pg_rows.values().sum();
         let checks = [
@@ -69,8 +71,11 @@ impl Summary {
             ),
             (
                 self.raw.records
-                    == self.curated_rows + self.transform_rejected + self.transform_duplicates,
-                "raw = curated + rejected by transform + duplicates",
+                    == self.curated_rows
+                        + self.transform_rejected
+                        + self.transform_duplicates
+                        + self.transform_filtered.values().sum::<usize>(),
+                "raw = curated + rejected by transform + duplicates + filtered",
             ),
             (
                 pg == self.curated_rows as i64,

@@ -51,6 +51,9 @@ pub struct ObjectOutcome {
     pub rows: usize,
     pub rejected: usize,
     pub duplicates: usize,
+    /// Records left out by each of the dataset's filters, by `<dataset>.<filter>` (raw keeps
+    /// them).
+    pub filtered: BTreeMap<String, usize>,
     pub inserted: u64,
     pub updated: u64,
     pub curated_keys: Vec<String>,
@@ -96,12 +99,15 @@ pub async fn handle(ctx: &Handler<'_>, input: S3Input) -> Result<Outcome, Transf
                 metrics.count("RowsCurated", o.rows);
                 metrics.count("RowsRejected", o.rejected);
                 metrics.count("RowsDuplicate", o.duplicates);
+                for (name, n) in &o.filtered {
+                    metrics.count(&format!("Filtered_{name}"), *n);
+                }
                 metrics.count("RowsInserted", o.inserted as usize);
                 metrics.count("RowsUpdated", o.updated as usize);
                 if o.quarantined.is_some() {
                     metrics.count("ObjectsQuarantined", 1);
                 }
-                tracing::info!(key = %o.key, rows = o.rows, rejected = o.rejected, duplicates = o.duplicates, inserted = o.inserted, updated = o.updated, quarantined = o.quarantined.is_some(), "object transformed");
+                tracing::info!(key = %o.key, rows = o.rows, rejected = o.rejected, duplicates = o.duplicates, filtered = o.filtered.values().sum::<usize>(), inserted = o.inserted, updated = o.updated, quarantined = o.quarantined.is_some(), "object transformed");
                 outcome.objects.push(o);
             }
             Err(TransformError::Core(sluice_core::Error::NotFound { key, .. })) => {
@@ -191,6 +197,12 @@ async fn process_object(ctx: &Handler<'_>, key: &str) -> Result<ObjectOutcome, T
     out.rows = t.row_count();
     out.rejected = t.rejected.len();
     out.duplicates = t.duplicates;
+    out.filtered = ds
+        .filters
+        .iter()
+        .zip(&t.filtered)
+        .map(|(f, n)| (format!("{}.{}", ds.name, f.name), *n))
+        .collect();
 
     for (partition, rows) in &t.rows {
         let curated = curated_key(

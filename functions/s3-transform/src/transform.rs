@@ -97,6 +97,8 @@ pub struct Transformed {
     pub rows: BTreeMap<Partition, Vec<Row>>,
     pub rejected: Vec<Rejected>,
     pub duplicates: usize,
+    /// Records each of the dataset's filters left out (aligned with `Dataset::filters`).
+    pub filtered: Vec<usize>,
     pub input: usize,
 }
 
@@ -119,7 +121,10 @@ pub fn transform(
     fallback_partition: &Partition,
     hash_key: Option<&HashKey>,
 ) -> Transformed {
-    let mut out = Transformed::default();
+    let mut out = Transformed {
+        filtered: vec![0; ds.filters.len()],
+        ..Transformed::default()
+    };
     // Winners so far, in order of first appearance, and where each key's winner is.
     let mut kept: Vec<(Partition, Row)> = Vec::new();
     let mut at: HashMap<String, usize> = HashMap::new();
@@ -171,7 +176,8 @@ pub fn transform(
             Fields::Csv(pairs) => transform_one(&ctx, View::Csv(pairs), item.line, &mut hours),
         };
         match result {
-            Ok((partition, row)) => match at.get(&row.key) {
+            Ok(Step::Filtered(f)) => out.filtered[f] += 1,
+            Ok(Step::Row(partition, row)) => match at.get(&row.key) {
                 None => {
                     at.insert(row.key.clone(), kept.len());
                     kept.push((partition, row));
@@ -247,6 +253,14 @@ enum Lookup<'a> {
     Text(&'a str),
 }
 
+/// What became of one valid record.
+enum Step {
+    /// It is kept: its row and partition.
+    Row(Partition, Row),
+    /// The filter at this index of `Dataset::filters` left it out.
+    Filtered(usize),
+}
+
 /// What every row of one object shares.
 struct RowCtx<'a> {
     ds: &'a Dataset,
@@ -261,7 +275,7 @@ fn transform_one(
     fields: View<'_>,
     line: usize,
     hours: &mut HourCache,
-) -> Result<(Partition, Row), (RejectKind, String)> {
+) -> Result<Step, (RejectKind, String)> {
     let RowCtx {
         ds,
         cols,
@@ -292,6 +306,10 @@ fn transform_one(
             ));
         }
         typed.push(v);
+    }
+    // Filters see the coerced values before masking; raw keeps the record either way.
+    if let Some(f) = ds.filters.iter().position(|f| !f.keeps(&typed)) {
+        return Ok(Step::Filtered(f));
     }
     let event_time = match ds.event_time.map(|i| &typed[i]) {
         Some(Typed::Timestamp(t)) => Some(*t),
@@ -332,7 +350,7 @@ fn transform_one(
         Some(o) => version(event, arrival, &o.seq, u64::from(o.sub)),
         None => version(event, None, "", line as u64),
     };
-    Ok((
+    Ok(Step::Row(
         partition,
         Row {
             key,

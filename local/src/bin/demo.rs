@@ -88,6 +88,15 @@ fn print_summary(s: &Summary, cfg: &PipelineConfig) {
         "  curated (Parquet)        {:>8}  ({} rejected by transform, {} duplicates)",
         s.curated_rows, s.transform_rejected, s.transform_duplicates
     );
+    println!(
+        "  left out by filters      {:>8}  ({})",
+        s.transform_filtered.values().sum::<usize>(),
+        s.transform_filtered
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let pg: i64 = s.pg_rows.values().sum();
     println!(
         "  PostgreSQL rows          {:>8}  ({})",

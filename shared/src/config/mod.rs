@@ -11,9 +11,11 @@ use std::fmt;
 
 use serde::Deserialize;
 
+mod filter;
 mod raw;
 mod validate;
 
+pub use filter::{Filter, FilterError};
 pub use validate::{is_glue_name, is_identifier};
 
 /// Default cap on one decoded record (Kinesis allows 1 MiB per record).
@@ -106,6 +108,9 @@ pub struct Dataset {
     pub event_time: Option<usize>,
     /// PII rule per field index.
     pub pii: BTreeMap<usize, PiiRule>,
+    /// Filters in declaration order: a record is kept in curated and PostgreSQL only if every
+    /// filter keeps it; it is counted under the first filter that does not.
+    pub filters: Vec<Filter>,
 }
 
 impl Dataset {

@@ -62,6 +62,23 @@ pub(super) struct RawDataset {
     /// PII rule per field name: `hash`, `redact`, `mask_email`, `truncate_ip` or `drop`.
     #[serde(default)]
     pub(super) pii: BTreeMap<String, PiiRule>,
+    /// `[[dataset.filter]]`: records a filter does not keep are left out of curated and
+    /// PostgreSQL (raw keeps them) and counted under its name; see [`RawFilter`].
+    #[serde(default, rename = "filter")]
+    pub(super) filters: Vec<RawFilter>,
+}
+
+/// One `[[dataset.filter]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFilter {
+    /// Names the filter in metrics (`Filtered_<name>`) and summaries: `[a-z][a-z0-9_]*`.
+    pub(super) name: String,
+    /// The expression a record must satisfy to be kept, over the dataset's field names:
+    /// comparisons (`== != < <= > >=`), `in [..]`, `is null`, `is not null`, `starts_with`,
+    /// `matches` (a regular expression), `and`, `or`, `not` and parentheses, e.g.
+    /// `not (user_id starts_with 'bot-') and duration_ms >= 0`.
+    pub(super) keep: String,
 }
 
 /// One entry of `fields = [...]`.

@@ -240,6 +240,31 @@ fn validate_dataset(d: RawDataset, routing_field: &str) -> Result<Dataset> {
         }
         pii.insert(i, rule);
     }
+    let mut filters: Vec<Filter> = Vec::with_capacity(d.filters.len());
+    for raw in d.filters {
+        if !is_glue_name(&raw.name) {
+            return Err(err(format!(
+                "filter {:?}: name must match [a-z][a-z0-9_]* (at most 63 characters)",
+                raw.name
+            )));
+        }
+        if filters.iter().any(|f| f.name == raw.name) {
+            return Err(err(format!("filter {:?} is declared twice", raw.name)));
+        }
+        let filter = Filter::parse(&raw.name, &raw.keep, &fields)
+            .map_err(|e| err(format!("filter {:?}: {e} in {:?}", raw.name, raw.keep)))?;
+        if let Some(&i) = filter
+            .fields()
+            .iter()
+            .find(|i| pii.get(i) == Some(&PiiRule::Drop))
+        {
+            return Err(err(format!(
+                "filter {:?}: field {:?} is dropped (pii rule drop); a filter cannot read it",
+                raw.name, fields[i].name
+            )));
+        }
+        filters.push(filter);
+    }
     Ok(Dataset {
         name,
         route,
@@ -247,6 +272,7 @@ fn validate_dataset(d: RawDataset, routing_field: &str) -> Result<Dataset> {
         key,
         event_time,
         pii,
+        filters,
     })
 }
 
@@ -360,5 +386,56 @@ mod tests {
         assert!(!is_glue_name(&"a".repeat(64)));
         assert!(is_identifier("_x1"));
         assert!(!is_identifier("X"));
+    }
+
+    #[test]
+    fn filters_are_checked_against_the_schema_at_cold_start() {
+        let with = |filters: &str| format!("{GOOD}\n{filters}");
+        let ok = with(
+            r#"
+        [[dataset.filter]]
+        name = "no_test_accounts"
+        keep = "not (email matches '@test[.]example$') and userId is not null"
+        "#,
+        );
+        let c = PipelineConfig::from_toml(&ok).expect("valid");
+        let d = c.dataset("signups").expect("dataset");
+        assert_eq!(d.filters.len(), 1);
+        assert_eq!(d.filters[0].name, "no_test_accounts");
+
+        for (filters, want) in [
+            (
+                "[[dataset.filter]]\nname = \"f\"\nkeep = \"userId > 'x'\"",
+                "dataset \"signups\": filter \"f\": at position 9: \"x\" is not a valid int literal",
+            ),
+            (
+                "[[dataset.filter]]\nname = \"f\"\nkeep = \"nope == 1\"",
+                "no field \"nope\"",
+            ),
+            (
+                "[[dataset.filter]]\nname = \"Bad Name\"\nkeep = \"userId > 1\"",
+                "filter \"Bad Name\": name must match",
+            ),
+            (
+                "[[dataset.filter]]\nname = \"f\"\nkeep = \"userId > 1\"\n[[dataset.filter]]\nname = \"f\"\nkeep = \"userId > 2\"",
+                "filter \"f\" is declared twice",
+            ),
+            (
+                "[[dataset.filter]]\nname = \"f\"\nkeep = \"userId > 1\"\nwhen = \"x\"",
+                "unknown field `when`",
+            ),
+        ] {
+            let e = err_of(&with(filters));
+            assert!(e.contains(want), "{filters}: {e}");
+        }
+        let dropped = GOOD.replace(
+            "pii = { email = \"mask_email\" }",
+            "pii = { email = \"drop\" }\n[[dataset.filter]]\nname = \"f\"\nkeep = \"email is null\"",
+        );
+        let e = err_of(&dropped);
+        assert!(
+            e.contains("filter \"f\": field \"email\" is dropped"),
+            "{e}"
+        );
     }
 }
