@@ -533,3 +533,84 @@ async fn tls_is_required_and_verified_when_configured() {
     let out = f.notify(&key).await.expect("verified TLS load");
     assert_eq!(out.objects[0].inserted, 1);
 }
+
+#[tokio::test]
+async fn existing_columns_are_widened_or_the_load_fails_naming_the_conflict() {
+    let pg = shared_postgres();
+    let f = Fixture::new(pg).await;
+    let client = pg.client().await.expect("pg client");
+    // A table made by an earlier version (or by hand): `items` is a narrower integer, and
+    // `amount` holds text, which a float column cannot be loaded into.
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{s}\"; CREATE TABLE \"{s}\".purchases (_sluice_key text PRIMARY KEY, \
+             order_id text, items integer, amount text, _sluice_source text NOT NULL)",
+            s = f.schema
+        ))
+        .await
+        .expect("create");
+    f.ingest("kinesis-clean.json").await;
+    let key = f
+        .aws
+        .keys(&f.bucket, "raw/purchases/")
+        .await
+        .into_iter()
+        .next()
+        .expect("a purchases object");
+    let e = f.notify(&key).await.expect_err("amount text vs float");
+    assert!(!e.is_retryable(), "{e}");
+    assert_eq!(e.kind(), "schema_conflict");
+    let msg = e.to_string();
+    let table = format!("table {}.purchases", f.schema);
+    for part in [
+        table.as_str(),
+        "column amount",
+        "is text in PostgreSQL",
+        "declares double precision",
+    ] {
+        assert!(msg.contains(part), "{msg}");
+    }
+    let before = column_types(&client, &f.schema).await;
+    assert_eq!(
+        before["items"], "integer",
+        "nothing changed by the failed load"
+    );
+    assert!(
+        !before.contains_key("currency"),
+        "no column added by the failed load"
+    );
+    assert!(f.rows(pg, "purchases").await.is_empty());
+
+    // Fixed by hand: the same notification now widens `items` and loads.
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE \"{}\".purchases ALTER COLUMN amount TYPE double precision USING NULL",
+            f.schema
+        ))
+        .await
+        .expect("fix");
+    let out = f.notify(&key).await.expect("loads after the fix");
+    assert!(out.objects[0].inserted > 0, "{out:?}");
+    let after = column_types(&client, &f.schema).await;
+    assert_eq!(after["items"], "bigint", "integer widened to bigint");
+    assert_eq!(after["currency"], "text", "new columns added");
+    assert_eq!(
+        f.rows(pg, "purchases").await.len() as u64,
+        out.objects[0].inserted
+    );
+}
+
+/// Column name → `information_schema` data type of `<schema>.purchases`.
+async fn column_types(client: &tokio_postgres::Client, schema: &str) -> BTreeMap<String, String> {
+    client
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = 'purchases' ORDER BY column_name",
+            &[&schema],
+        )
+        .await
+        .expect("columns")
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .collect()
+}

@@ -21,6 +21,16 @@ pub enum TransformError {
     #[error("parquet encoding for {key}: {message}")]
     Parquet { key: String, message: String },
 
+    /// A table's column has a type the config's cannot be loaded into (and is not a widening
+    /// of): loading would COPY one type into a column of another.
+    #[error("table {table} column {column} is {old} in PostgreSQL but the config declares {new}; change the column or the config (only widening is applied: integer/smallint to bigint, real to double precision, varchar to text)")]
+    SchemaConflict {
+        table: String,
+        column: String,
+        old: String,
+        new: String,
+    },
+
     /// Settings or secrets are missing or malformed (cold start).
     #[error("invalid settings: {0}")]
     Settings(String),
@@ -32,7 +42,9 @@ impl TransformError {
         match self {
             TransformError::Core(e) => e.is_retryable(),
             TransformError::Postgres { retryable, .. } => *retryable,
-            TransformError::Parquet { .. } | TransformError::Settings(_) => false,
+            TransformError::Parquet { .. }
+            | TransformError::SchemaConflict { .. }
+            | TransformError::Settings(_) => false,
         }
     }
 
@@ -42,6 +54,7 @@ impl TransformError {
             TransformError::Core(e) => e.kind(),
             TransformError::Postgres { .. } => "postgres",
             TransformError::Parquet { .. } => "parquet",
+            TransformError::SchemaConflict { .. } => "schema_conflict",
             TransformError::Settings(_) => "settings",
         }
     }

@@ -9,7 +9,7 @@
 //! after a new column was configured. So a repeated S3 event adds and rewrites nothing, and a
 //! late redelivery of an older object never brings an old version back.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -56,6 +56,44 @@ pub fn pg_type(ty: FieldType) -> (&'static str, Type) {
         FieldType::Timestamp => ("timestamptz", Type::TIMESTAMPTZ),
         FieldType::Date => ("date", Type::DATE),
         FieldType::Json => ("jsonb", Type::JSONB),
+    }
+}
+
+/// The name PostgreSQL's `format_type` gives the column type of a schema type.
+fn canonical_type(ty: FieldType) -> &'static str {
+    match ty {
+        FieldType::Timestamp => "timestamp with time zone",
+        other => pg_type(other).0,
+    }
+}
+
+/// What to do with an existing column of type `existing` (as `format_type` spells it) that
+/// the config declares as `ty`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ColumnChange {
+    /// The types agree.
+    Keep,
+    /// The column is widened to the config's type in place (as Glue widens).
+    Widen,
+    /// Anything else: loading would put one type into a column of another.
+    Conflict,
+}
+
+fn column_change(existing: &str, ty: FieldType) -> ColumnChange {
+    let want = canonical_type(ty);
+    if existing == want {
+        return ColumnChange::Keep;
+    }
+    let widens = match ty {
+        FieldType::Int => matches!(existing, "smallint" | "integer"),
+        FieldType::Float => existing == "real",
+        FieldType::String => existing.starts_with("character varying"),
+        _ => false,
+    };
+    if widens {
+        ColumnChange::Widen
+    } else {
+        ColumnChange::Conflict
     }
 }
 
@@ -174,17 +212,48 @@ impl Postgres {
         ))
         .await
         .map_err(|e| pe("add column", e))?;
-        let existing: HashSet<String> = tx
+        let existing: HashMap<String, String> = tx
             .query(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
-                &[&self.schema, &table],
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
+                 FROM pg_attribute a \
+                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+                &[&qualified],
             )
             .await
             .map_err(|e| pe("inspect columns", e))?
             .iter()
-            .map(|r| r.get::<_, String>(0))
+            .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
             .collect();
-        for c in cols.iter().filter(|c| !existing.contains(&c.name)) {
+        // Existing columns first: a conflict fails before anything is changed.
+        let mut widen = Vec::new();
+        for c in cols {
+            let Some(old) = existing.get(&c.name) else {
+                continue;
+            };
+            match column_change(old, c.ty) {
+                ColumnChange::Keep => {}
+                ColumnChange::Widen => widen.push((c, old.clone())),
+                ColumnChange::Conflict => {
+                    return Err(TransformError::SchemaConflict {
+                        table: format!("{}.{table}", self.schema),
+                        column: c.name.clone(),
+                        old: old.clone(),
+                        new: canonical_type(c.ty).to_string(),
+                    })
+                }
+            }
+        }
+        for (c, old) in widen {
+            let new = pg_type(c.ty).0;
+            tx.batch_execute(&format!(
+                "ALTER TABLE {qualified} ALTER COLUMN {} TYPE {new}",
+                ident(&c.name)
+            ))
+            .await
+            .map_err(|e| pe("widen column", e))?;
+            tracing::info!(table, column = %c.name, old = %old, new, "widened column");
+        }
+        for c in cols.iter().filter(|c| !existing.contains_key(&c.name)) {
             tx.batch_execute(&format!(
                 "ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS {} {}",
                 ident(&c.name),
@@ -409,5 +478,39 @@ impl Warehouse for Postgres {
             }
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_widening_changes_an_existing_column() {
+        use ColumnChange::*;
+        for (existing, ty, want) in [
+            ("bigint", FieldType::Int, Keep),
+            ("integer", FieldType::Int, Widen),
+            ("smallint", FieldType::Int, Widen),
+            ("real", FieldType::Float, Widen),
+            ("double precision", FieldType::Float, Keep),
+            ("character varying(20)", FieldType::String, Widen),
+            ("timestamp with time zone", FieldType::Timestamp, Keep),
+            (
+                "timestamp without time zone",
+                FieldType::Timestamp,
+                Conflict,
+            ),
+            ("text", FieldType::Float, Conflict),
+            ("double precision", FieldType::Int, Conflict),
+            ("bigint", FieldType::Float, Conflict),
+            ("bigint", FieldType::String, Conflict),
+            ("jsonb", FieldType::Json, Keep),
+            ("json", FieldType::Json, Conflict),
+            ("date", FieldType::Timestamp, Conflict),
+            ("boolean", FieldType::Bool, Keep),
+        ] {
+            assert_eq!(column_change(existing, ty), want, "{existing} -> {ty}");
+        }
     }
 }
