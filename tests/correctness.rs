@@ -20,6 +20,7 @@ use sluice_core::env::Zones;
 use sluice_core::lake::stream::StreamRecord;
 use sluice_local::events::{kinesis_event, record, s3_event_json};
 use sluice_local::readers::{duckdb, Files};
+use sluice_local::values::purchases_rollup_mismatches;
 use sluice_local::{demo_config, shared_postgres, unique, Aws, Pg};
 
 /// 2025-11-22T07:10:00Z.
@@ -369,6 +370,175 @@ async fn filtered_records_stay_in_raw_and_are_counted_not_loaded() {
         w.aws.keys(&w.bucket, "quarantine/").await.is_empty(),
         "a filtered record is not a rejected one"
     );
+}
+
+#[tokio::test]
+async fn rollups_equal_a_group_by_in_every_delivery_order() {
+    let pg = shared_postgres();
+    let w = World::new().await;
+    // o-1 moves from 07h EUR to 08h USD (a later event time wins) in a file that touches no
+    // other 07h row, o-2 changes its amount in place, o-3 and o-4 exist in one file only.
+    let files = [
+        (
+            "raw/purchases/r/a.json",
+            concat!(
+                r#"{"order_id":"o-1","ts":"2025-11-22T07:10:00Z","user_id":"u-1","amount":5,"currency":"EUR"}"#,
+                "\n",
+                r#"{"order_id":"o-2","ts":"2025-11-22T07:20:00Z","user_id":"u-2","amount":2.5,"currency":"EUR"}"#,
+                "\n",
+            ),
+        ),
+        (
+            "raw/purchases/r/b.json",
+            concat!(
+                r#"{"order_id":"o-1","ts":"2025-11-22T08:20:00Z","user_id":"u-1","amount":7,"currency":"USD"}"#,
+                "\n",
+                r#"{"order_id":"o-3","ts":"2025-11-22T08:59:59Z","user_id":"u-1","amount":1,"currency":"EUR"}"#,
+                "\n",
+            ),
+        ),
+        (
+            "raw/purchases/r/c.json",
+            concat!(
+                r#"{"order_id":"o-2","ts":"2025-11-22T07:25:00Z","user_id":"u-2","amount":3.25,"currency":"EUR"}"#,
+                "\n",
+                r#"{"order_id":"o-4","ts":"2025-11-23T00:00:00Z","user_id":"u-3","amount":10,"currency":"EUR"}"#,
+                "\n",
+            ),
+        ),
+    ];
+    for (key, body) in &files {
+        w.aws.put(&w.bucket, key, body.as_bytes().to_vec()).await;
+    }
+    let mut finals = Vec::new();
+    for order in permutations(files.len()) {
+        let (warehouse, schema) = World::warehouse(pg);
+        // Each file delivered in this order, then the first one again (a late replay).
+        for &i in order.iter().chain(order.first()) {
+            w.transform(&warehouse, files[i].0).await;
+            let bad = purchases_rollup_mismatches(&pg.client().await.expect("pg client"), &schema)
+                .await
+                .expect("compare rollup");
+            assert!(
+                bad.is_empty(),
+                "order {order:?}, after {}: {bad:?}",
+                files[i].0
+            );
+        }
+        let client = pg.client().await.expect("pg client");
+        let rows: Vec<String> = client
+            .query(
+                &format!(
+                    "SELECT bucket::text || ' ' || currency || ' ' || orders || ' ' || revenue || ' ' || buyers || ' ' || largest \
+                     FROM \"{schema}\".purchases_per_hour ORDER BY bucket, currency"
+                ),
+                &[],
+            )
+            .await
+            .expect("rollup")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        finals.push(rows);
+    }
+    assert_eq!(
+        finals[0],
+        [
+            "2025-11-22 07:00:00+00 EUR 1 3.25 1 3.25",
+            "2025-11-22 08:00:00+00 EUR 1 1 1 1",
+            "2025-11-22 08:00:00+00 USD 1 7 1 7",
+            "2025-11-23 00:00:00+00 EUR 1 10 1 10",
+        ],
+        "o-1 left 07h EUR when its later version moved it to 08h USD"
+    );
+    assert!(finals.iter().all(|f| *f == finals[0]), "{finals:#?}");
+}
+
+#[tokio::test]
+async fn a_rollup_declared_or_changed_later_is_rebuilt_from_the_whole_table() {
+    let pg = shared_postgres();
+    let mut w = World::new().await;
+    let (warehouse, schema) = World::warehouse(pg);
+    let declared = {
+        let ds = w
+            .cfg
+            .datasets
+            .iter_mut()
+            .find(|d| d.name == "purchases")
+            .expect("purchases");
+        std::mem::take(&mut ds.rollups)
+    };
+    let first = "raw/purchases/late/1.json";
+    w.aws
+        .put(&w.bucket, first, purchase("l-1", "").to_vec())
+        .await;
+    w.transform(&warehouse, first).await;
+    // Declared now: the next load builds the table from every row, not just its own.
+    w.cfg
+        .datasets
+        .iter_mut()
+        .find(|d| d.name == "purchases")
+        .expect("purchases")
+        .rollups = declared.clone();
+    let second = "raw/purchases/late/2.json";
+    w.aws
+        .put(&w.bucket, second, purchase("l-2", "").to_vec())
+        .await;
+    w.transform(&warehouse, second).await;
+    assert!(
+        purchases_rollup_mismatches(&pg.client().await.expect("pg client"), &schema)
+            .await
+            .expect("compare rollup")
+            .is_empty()
+    );
+    let client = pg.client().await.expect("pg client");
+    let orders: i64 = client
+        .query_one(
+            &format!("SELECT sum(orders)::int8 FROM \"{schema}\".purchases_per_hour"),
+            &[],
+        )
+        .await
+        .expect("rollup")
+        .get(0);
+    assert_eq!(
+        orders, 2,
+        "the row loaded before the rollup existed is counted"
+    );
+    // A changed declaration (one measure fewer) rebuilds the table with the new columns.
+    let mut changed = declared;
+    changed[0].measures.truncate(1);
+    w.cfg
+        .datasets
+        .iter_mut()
+        .find(|d| d.name == "purchases")
+        .expect("purchases")
+        .rollups = changed;
+    let third = "raw/purchases/late/3.json";
+    w.aws
+        .put(&w.bucket, third, purchase("l-3", "").to_vec())
+        .await;
+    w.transform(&warehouse, third).await;
+    let cols: Vec<String> = client
+        .query(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = 'purchases_per_hour' ORDER BY ordinal_position",
+            &[&schema],
+        )
+        .await
+        .expect("columns")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(cols, ["bucket", "currency", "orders"]);
+    let orders: i64 = client
+        .query_one(
+            &format!("SELECT sum(orders)::int8 FROM \"{schema}\".purchases_per_hour"),
+            &[],
+        )
+        .await
+        .expect("rollup")
+        .get(0);
+    assert_eq!(orders, 3);
 }
 
 /// All orderings of `n` items (n ≤ 4 here).

@@ -12,6 +12,7 @@ use s3_transform::error::TransformError;
 use s3_transform::event::S3Input;
 use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
+use s3_transform::rollup::RollupSql;
 use s3_transform::transform::{Column, Row};
 use s3_transform::warehouse::{LoadStats, Postgres, Warehouse};
 use sluice_core::aws::S3Store;
@@ -156,11 +157,12 @@ impl Warehouse for Gated<'_> {
         cols: &[Column],
         rows: &[&Row],
         source: &str,
+        rollups: &[RollupSql],
     ) -> Result<LoadStats, TransformError> {
         self.entered.notify_one();
         let permit = self.release.acquire().await.expect("gate");
         permit.forget();
-        self.inner.load(table, cols, rows, source).await
+        self.inner.load(table, cols, rows, source, rollups).await
     }
 }
 

@@ -57,8 +57,9 @@ pub fn bench_postgres(cfg: &PipelineConfig, rows: &[Row], cols: &[Column]) -> Re
         let source = object_key("raw/", "page_views", &Partition::of_hour(489_945), &file);
         let source = source.as_str();
         // Create both tables with the loader's DDL (primary key on _sluice_key), then empty them.
-        wh.load("page_views", cols, &refs[..1], source).await?;
-        wh.load("page_views_copy", cols, &refs[..1], source).await?;
+        wh.load("page_views", cols, &refs[..1], source, &[]).await?;
+        wh.load("page_views_copy", cols, &refs[..1], source, &[])
+            .await?;
         let copy_table = format!("\"{schema}\".\"page_views_copy\"");
         let load_table = format!("\"{schema}\".\"page_views\"");
         let (mut copy_t, mut load_t, mut replay_t) = (Vec::new(), Vec::new(), Vec::new());
@@ -78,7 +79,7 @@ pub fn bench_postgres(cfg: &PipelineConfig, rows: &[Row], cols: &[Column]) -> Re
                     plain_copy(&mut client, &copy_table, cols, &refs, source).await?;
                     c = t.elapsed().as_secs_f64();
                 } else {
-                    let stats = wh.load("page_views", cols, &refs, source).await?;
+                    let stats = wh.load("page_views", cols, &refs, source, &[]).await?;
                     l = t.elapsed().as_secs_f64();
                     if stats.inserted as usize != refs.len() {
                         bail!(
@@ -90,7 +91,7 @@ pub fn bench_postgres(cfg: &PipelineConfig, rows: &[Row], cols: &[Column]) -> Re
                 }
             }
             let t = Instant::now();
-            let again = wh.load("page_views", cols, &refs, source).await?;
+            let again = wh.load("page_views", cols, &refs, source, &[]).await?;
             let r = t.elapsed().as_secs_f64();
             if again.inserted + again.updated != 0 {
                 bail!("replay changed rows: {again:?}");

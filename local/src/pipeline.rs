@@ -216,11 +216,12 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
             .unwrap_or(0);
         sum.pg_rows.insert(ds.name.clone(), n);
     }
+    // From the declared rollup (`purchases.per_hour` in pipeline.toml), summed over currencies.
     for r in client
         .query(
             &format!(
-                "SELECT to_char(date_trunc('hour', ts), 'YYYY-MM-DD HH24:00'), count(*), sum(amount)::float8 \
-                 FROM \"{}\".purchases GROUP BY 1 ORDER BY 1",
+                "SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:00'), sum(orders)::int8, sum(revenue)::float8 \
+                 FROM \"{}\".purchases_per_hour GROUP BY bucket ORDER BY bucket",
                 cfg.warehouse.schema
             ),
             &[],
@@ -230,6 +231,8 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
     {
         sum.purchases_per_hour.push((r.get(0), r.get(1), r.get(2)));
     }
+    sum.rollup_mismatches =
+        crate::values::purchases_rollup_mismatches(&client, &cfg.warehouse.schema).await?;
     let sent: Vec<serde_json::Value> = events
         .iter()
         .filter(|e| e.valid)

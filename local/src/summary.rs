@@ -49,6 +49,8 @@ pub struct Summary {
     pub dead_letters: Vec<String>,
     pub alerts_received: usize,
     pub purchases_per_hour: Vec<(String, i64, f64)>,
+    /// Where the `purchases_per_hour` rollup differs from a `GROUP BY` over `purchases`.
+    pub rollup_mismatches: Vec<String>,
     /// Sent purchases compared by value with curated Parquet (DuckDB) and PostgreSQL.
     pub values: crate::values::ValueCheck,
     pub ingest_secs: f64,
@@ -84,6 +86,10 @@ impl Summary {
             (
                 self.failures_archived >= 1 && self.alerts_received >= 1,
                 "the drill's failure was archived and alerted",
+            ),
+            (
+                !self.purchases_per_hour.is_empty() && self.rollup_mismatches.is_empty(),
+                "the purchases_per_hour rollup equals a GROUP BY over purchases",
             ),
             (
                 self.values.sampled > 0 && self.values.mismatches.is_empty(),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use s3_transform::rollup::RollupSql;
 use s3_transform::transform::{Column, Row};
 use s3_transform::warehouse::{LoadStats, Warehouse};
 use s3_transform::TransformError;
@@ -87,6 +88,7 @@ impl Warehouse for CountingWarehouse {
         _cols: &[Column],
         rows: &[&Row],
         _source: &str,
+        _rollups: &[RollupSql],
     ) -> Result<LoadStats, TransformError> {
         if let Ok(mut m) = self.rows.lock() {
             *m.entry(table.to_string()).or_default() += rows.len() as u64;

@@ -1,7 +1,8 @@
 //! Reconciliation by value: a sample of the purchases the producers sent, read back from the
 //! curated Parquet with DuckDB and from PostgreSQL, and compared field by field with what was
 //! sent. Counts can agree while values are wrong (rounded numbers, a stale version, a swapped
-//! column); this is the check that would see it.
+//! column); this is the check that would see it. The demo's rollup is compared with a
+//! `GROUP BY` over its table the same way ([`purchases_rollup_mismatches`]).
 
 use std::collections::BTreeMap;
 
@@ -153,4 +154,32 @@ pub async fn check_purchases(
         diff("postgres", id, w, postgres.get(id), &mut check.mismatches);
     }
     Ok(check)
+}
+
+/// Rows where the demo's `purchases_per_hour` rollup and a `GROUP BY` over `purchases`
+/// disagree (sums compared within 1e-9 relative, as float sums may round differently).
+pub async fn purchases_rollup_mismatches(
+    client: &tokio_postgres::Client,
+    schema: &str,
+) -> Result<Vec<String>> {
+    let sql = format!(
+        "WITH r AS (SELECT * FROM \"{s}\".purchases_per_hour), \
+              g AS (SELECT date_trunc('hour', ts, 'UTC') AS bucket, currency, count(*) AS orders, \
+                           sum(amount) AS revenue, count(DISTINCT user_id) AS buyers, max(amount) AS largest \
+                    FROM \"{s}\".purchases GROUP BY 1, 2) \
+         SELECT coalesce(r.bucket, g.bucket)::text || ' ' || coalesce(r.currency, g.currency) || ': rollup ' || \
+                coalesce(r.orders::text || '/' || r.revenue::text || '/' || r.buyers::text || '/' || r.largest::text, 'missing') || \
+                ' vs group by ' || coalesce(g.orders::text || '/' || g.revenue::text || '/' || g.buyers::text || '/' || g.largest::text, 'missing') \
+         FROM r FULL JOIN g ON r.bucket = g.bucket AND r.currency IS NOT DISTINCT FROM g.currency \
+         WHERE r.bucket IS NULL OR g.bucket IS NULL OR r.orders <> g.orders OR r.buyers <> g.buyers \
+            OR r.largest <> g.largest OR abs(r.revenue - g.revenue) > 1e-9 * greatest(abs(g.revenue), 1)",
+        s = schema
+    );
+    Ok(client
+        .query(&sql, &[])
+        .await
+        .context("compare the purchases rollup with a GROUP BY")?
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect())
 }

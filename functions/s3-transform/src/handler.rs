@@ -28,6 +28,7 @@ use crate::error::TransformError;
 use crate::input::{format_of, read_object, Limits, ObjectError};
 use crate::parquet_out;
 use crate::pii::HashKey;
+use crate::rollup::rollups_of;
 use crate::transform::{columns, transform, Row};
 use crate::warehouse::Warehouse;
 
@@ -246,7 +247,11 @@ async fn process_object(ctx: &Handler<'_>, key: &str) -> Result<ObjectOutcome, T
     }
     let rows: Vec<&Row> = t.rows.values().flatten().collect();
     if !rows.is_empty() {
-        let stats = ctx.warehouse.load(&ds.name, &cols, &rows, key).await?;
+        let rollups = rollups_of(ds, &cols);
+        let stats = ctx
+            .warehouse
+            .load(&ds.name, &cols, &rows, key, &rollups)
+            .await?;
         out.inserted = stats.inserted;
         out.updated = stats.updated;
     }

@@ -13,6 +13,7 @@ pub mod handler;
 pub mod input;
 pub mod parquet_out;
 pub mod pii;
+pub mod rollup;
 pub mod transform;
 pub mod warehouse;
 

@@ -24,6 +24,7 @@ use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{Client, Transaction};
 
 use crate::error::TransformError;
+use crate::rollup::RollupSql;
 use crate::transform::{Column, Row, KEY_COLUMN, SOURCE_COLUMN, VERSION_COLUMN};
 
 /// What one load did.
@@ -43,6 +44,7 @@ pub trait Warehouse: Send + Sync {
         cols: &[Column],
         rows: &[&Row],
         source: &str,
+        rollups: &[RollupSql],
     ) -> Result<LoadStats, TransformError>;
 }
 
@@ -97,7 +99,8 @@ fn column_change(existing: &str, ty: FieldType) -> ColumnChange {
     }
 }
 
-fn ident(s: &str) -> String {
+/// A quoted SQL identifier.
+pub(crate) fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
@@ -168,13 +171,19 @@ impl Postgres {
         client: &mut Client,
         table: &str,
         cols: &[Column],
+        rollups: &[RollupSql],
     ) -> Result<(), TransformError> {
         let sig = format!(
-            "{table}:{}",
+            "{table}:{};{}",
             cols.iter()
                 .map(|c| format!("{}={}", c.name, pg_type(c.ty).0))
                 .collect::<Vec<_>>()
-                .join(",")
+                .join(","),
+            rollups
+                .iter()
+                .map(RollupSql::signature)
+                .collect::<Vec<_>>()
+                .join(";")
         );
         if self.ensured.lock().await.contains(&sig) {
             return Ok(());
@@ -263,6 +272,9 @@ impl Postgres {
             .map_err(|e| pe("add column", e))?;
             tracing::info!(table, column = %c.name, "added column");
         }
+        for r in rollups {
+            r.ensure(&tx, &self.schema, &qualified).await?;
+        }
         tx.commit().await.map_err(|e| pe("commit ddl", e))?;
         self.ensured.lock().await.insert(sig);
         Ok(())
@@ -275,6 +287,7 @@ impl Postgres {
         cols: &[Column],
         rows: &[&Row],
         source: &str,
+        rollups: &[RollupSql],
     ) -> Result<LoadStats, TransformError> {
         let pe = |op, e: tokio_postgres::Error| TransformError::postgres(op, table, &e);
         let qualified = format!("{}.{}", ident(&self.schema), ident(table));
@@ -299,6 +312,10 @@ impl Postgres {
         match copy_rows(&sp, &direct, &types, cols, rows, source).await {
             Ok(()) => {
                 sp.commit().await.map_err(|e| pe("release savepoint", e))?;
+                for r in rollups {
+                    r.refresh(&tx, &self.schema, &qualified, r.row_buckets(rows))
+                        .await?;
+                }
                 tx.commit().await.map_err(|e| pe("commit", e))?;
                 return Ok(LoadStats {
                     inserted: rows.len() as u64,
@@ -348,7 +365,17 @@ impl Postgres {
             tcols = target_cols.join(", "),
             ecols = excluded_cols.join(", "),
         );
+        // The buckets the stored versions are in, before the merge may move them.
+        let mut touched = Vec::with_capacity(rollups.len());
+        for r in rollups {
+            let mut b = r.stored_buckets(&tx, &qualified, "sluice_stage").await?;
+            b.extend(r.row_buckets(rows));
+            touched.push(b);
+        }
         let returned = tx.query(&sql, &[]).await.map_err(|e| pe("merge", e))?;
+        for (r, buckets) in rollups.iter().zip(touched) {
+            r.refresh(&tx, &self.schema, &qualified, buckets).await?;
+        }
         tx.commit().await.map_err(|e| pe("commit", e))?;
         let inserted = returned.iter().filter(|r| r.get::<_, bool>(0)).count() as u64;
         Ok(LoadStats {
@@ -458,6 +485,7 @@ impl Warehouse for Postgres {
         cols: &[Column],
         rows: &[&Row],
         source: &str,
+        rollups: &[RollupSql],
     ) -> Result<LoadStats, TransformError> {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(|c| c.is_closed()) {
@@ -467,8 +495,8 @@ impl Warehouse for Postgres {
             return Err(TransformError::Settings("no postgres client".into()));
         };
         let res = async {
-            self.ensure_table(client, table, cols).await?;
-            self.merge(client, table, cols, rows, source).await
+            self.ensure_table(client, table, cols, rollups).await?;
+            self.merge(client, table, cols, rows, source, rollups).await
         }
         .await;
         if let Err(e) = &res {

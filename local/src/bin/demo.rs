@@ -120,7 +120,7 @@ fn print_summary(s: &Summary, cfg: &PipelineConfig) {
             t.columns.join(", ")
         );
     }
-    println!("\npurchases per hour (PostgreSQL)");
+    println!("\npurchases per hour (PostgreSQL rollup purchases_per_hour)");
     for (hour, n, amount) in &s.purchases_per_hour {
         println!("  {hour}  {n:>6} orders  {amount:>12.2}");
     }

@@ -13,9 +13,11 @@ use serde::Deserialize;
 
 mod filter;
 mod raw;
+mod rollup;
 mod validate;
 
 pub use filter::{Filter, FilterError};
+pub use rollup::{Grain, Measure, MeasureFn, Rollup};
 pub use validate::{is_glue_name, is_identifier};
 
 /// Default cap on one decoded record (Kinesis allows 1 MiB per record).
@@ -111,6 +113,8 @@ pub struct Dataset {
     /// Filters in declaration order: a record is kept in curated and PostgreSQL only if every
     /// filter keeps it; it is counted under the first filter that does not.
     pub filters: Vec<Filter>,
+    /// Rollups materialised in PostgreSQL (`<dataset>_<rollup>` tables).
+    pub rollups: Vec<Rollup>,
 }
 
 impl Dataset {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{CatalogConfig, FieldType, PiiRule, WarehouseConfig};
+use super::{CatalogConfig, FieldType, Grain, MeasureFn, PiiRule, WarehouseConfig};
 
 /// The whole document.
 #[derive(Debug, Deserialize)]
@@ -66,6 +66,39 @@ pub(super) struct RawDataset {
     /// PostgreSQL (raw keeps them) and counted under its name; see [`RawFilter`].
     #[serde(default, rename = "filter")]
     pub(super) filters: Vec<RawFilter>,
+    /// `[[dataset.rollup]]`: aggregations materialised in PostgreSQL; see [`RawRollup`].
+    #[serde(default, rename = "rollup")]
+    pub(super) rollups: Vec<RawRollup>,
+}
+
+/// One `[[dataset.rollup]]`: a table `<dataset>_<name>` with one row per time bucket and
+/// dimension values, always equal to a `GROUP BY` over the dataset's table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRollup {
+    /// Names the rollup (`[a-z][a-z0-9_]*`); its table is `<dataset>_<name>`.
+    pub(super) name: String,
+    /// `hour` or `day`: the bucket of the dataset's event time (UTC), column `bucket`.
+    pub(super) grain: Grain,
+    /// Fields to group by besides the bucket (not `json`); default none.
+    #[serde(default)]
+    pub(super) dimensions: Vec<String>,
+    /// The aggregates, at least one: see [`RawMeasure`].
+    pub(super) measures: Vec<RawMeasure>,
+}
+
+/// One entry of `measures = [...]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMeasure {
+    /// The measure's column name (`[a-z][a-z0-9_]*`).
+    pub(super) name: String,
+    /// `count`, `sum` (int/float), `min`/`max` (int, float, timestamp, date, string) or
+    /// `count_distinct`.
+    #[serde(rename = "fn")]
+    pub(super) func: MeasureFn,
+    /// The field aggregated; `count` without a field counts records.
+    pub(super) field: Option<String>,
 }
 
 /// One `[[dataset.filter]]`.

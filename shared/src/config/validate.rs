@@ -265,6 +265,25 @@ fn validate_dataset(d: RawDataset, routing_field: &str) -> Result<Dataset> {
         }
         filters.push(filter);
     }
+    let mut rollups: Vec<super::Rollup> = Vec::with_capacity(d.rollups.len());
+    for r in &d.rollups {
+        if rollups.iter().any(|x| x.name == r.name) {
+            return Err(err(format!("rollup {:?} is declared twice", r.name)));
+        }
+        let declared = super::rollup::Declared {
+            name: &r.name,
+            grain: r.grain,
+            dimensions: &r.dimensions,
+            measures: r
+                .measures
+                .iter()
+                .map(|m| (m.name.as_str(), m.func, m.field.as_deref()))
+                .collect(),
+        };
+        rollups.push(
+            super::rollup::validate(&name, &declared, &fields, &pii, event_time).map_err(err)?,
+        );
+    }
     Ok(Dataset {
         name,
         route,
@@ -273,6 +292,7 @@ fn validate_dataset(d: RawDataset, routing_field: &str) -> Result<Dataset> {
         event_time,
         pii,
         filters,
+        rollups,
     })
 }
 
@@ -437,5 +457,43 @@ mod tests {
             e.contains("filter \"f\": field \"email\" is dropped"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn rollups_are_checked_against_the_schema_at_cold_start() {
+        let rollup = |body: &str| format!("{GOOD}\n[[dataset.rollup]]\n{body}");
+        let ok = rollup(
+            "name = \"daily\"\ngrain = \"day\"\ndimensions = [\"email\"]\nmeasures = [{ name = \"n\", fn = \"count\" }, { name = \"users\", fn = \"count_distinct\", field = \"userId\" }, { name = \"first\", fn = \"min\", field = \"ts\" }]",
+        );
+        let c = PipelineConfig::from_toml(&ok).expect("valid");
+        let r = &c.dataset("signups").expect("dataset").rollups[0];
+        assert_eq!(
+            (r.name.as_str(), r.grain, r.dimensions.as_slice()),
+            ("daily", Grain::Day, &[2usize][..])
+        );
+        assert_eq!(r.measures[1].func, MeasureFn::CountDistinct);
+        for (body, want) in [
+            ("name = \"r\"\ngrain = \"hour\"\nmeasures = [{ name = \"s\", fn = \"sum\", field = \"email\" }]", "rollup \"r\": measure \"s\": sum cannot aggregate \"email\" (string)"),
+            ("name = \"r\"\ngrain = \"hour\"\nmeasures = [{ name = \"s\", fn = \"sum\", field = \"nope\" }]", "measure \"s\" field \"nope\" is not a field"),
+            ("name = \"r\"\ngrain = \"hour\"\ndimensions = [\"nope\"]\nmeasures = [{ name = \"n\", fn = \"count\" }]", "dimension \"nope\" is not a field"),
+            ("name = \"r\"\ngrain = \"hour\"\nmeasures = [{ name = \"m\", fn = \"max\" }]", "max needs a field"),
+            ("name = \"r\"\ngrain = \"hour\"\nmeasures = []", "declares no measures"),
+            ("name = \"r\"\ngrain = \"week\"\nmeasures = [{ name = \"n\", fn = \"count\" }]", "unknown variant `week`"),
+            ("name = \"r\"\ngrain = \"hour\"\nmeasures = [{ name = \"n\", fn = \"median\" }]", "unknown variant `median`"),
+            ("name = \"r\"\ngrain = \"hour\"\nmeasures = [{ name = \"n\", fn = \"count\" }, { name = \"n\", fn = \"count\" }]", "column \"n\" appears twice"),
+            ("name = \"r\"\ngrain = \"hour\"\nmeasures = [{ name = \"bucket\", fn = \"count\" }]", "column \"bucket\" appears twice"),
+            ("name = \"R\"\ngrain = \"hour\"\nmeasures = [{ name = \"n\", fn = \"count\" }]", "rollup \"R\": name must match"),
+        ] {
+            let e = err_of(&rollup(body));
+            assert!(e.contains(want), "{body}: {e}");
+            assert!(e.contains("dataset \"signups\"") || e.contains("unknown variant"), "{e}");
+        }
+        let dropped = rollup("name = \"r\"\ngrain = \"hour\"\ndimensions = [\"email\"]\nmeasures = [{ name = \"n\", fn = \"count\" }]")
+            .replace("pii = { email = \"mask_email\" }", "pii = { email = \"drop\" }");
+        assert!(err_of(&dropped).contains("dimension \"email\" is dropped"));
+        let no_time =
+            rollup("name = \"r\"\ngrain = \"hour\"\nmeasures = [{ name = \"n\", fn = \"count\" }]")
+                .replace("event_time = \"ts\"\n", "");
+        assert!(err_of(&no_time).contains("declares no event_time"));
     }
 }
