@@ -541,6 +541,104 @@ async fn a_rollup_declared_or_changed_later_is_rebuilt_from_the_whole_table() {
     assert_eq!(orders, 3);
 }
 
+#[tokio::test]
+async fn nested_fields_are_typed_masked_keyed_and_loaded() {
+    let pg = shared_postgres();
+    let mut w = World::new().await;
+    w.cfg = PipelineConfig::from_toml(
+        r#"
+        [pipeline]
+        routing_field = "type"
+        [warehouse]
+        schema = "unused"
+        [[dataset]]
+        name = "orders"
+        route = "order"
+        key = "order.id"
+        event_time = "meta.ts"
+        fields = [
+          { name = "order.id", type = "string", required = true },
+          { name = "meta.ts", type = "timestamp", required = true },
+          { name = "payment.method", type = "string", required = true },
+          { name = "payment.amount", column = "amount", type = "float" },
+          { name = "customer.contact.email", type = "string" },
+        ]
+        pii = { "customer.contact.email" = "mask_email" }
+        "#,
+    )
+    .expect("config");
+    let (warehouse, schema) = World::warehouse(pg);
+    let records: Vec<StreamRecord> = [
+        r#"{"type":"order","order":{"id":"n-1"},"meta":{"ts":"2025-11-22T07:00:00Z"},"payment":{"method":"card","amount":12.5},"customer":{"contact":{"email":"ann@example.com"}}}"#,
+        r#"{"type":"order","order":{"id":"n-2"},"meta":{"ts":"2025-11-22T07:30:00Z"},"payment":{"method":"cash"}}"#,
+        // Required nested field missing, and a nested value of the wrong type.
+        r#"{"type":"order","order":{"id":"n-3"},"meta":{"ts":"2025-11-22T07:40:00Z"},"payment":{}}"#,
+        r#"{"type":"order","order":{"id":"n-4"},"meta":{"ts":"2025-11-22T07:50:00Z"},"payment":{"method":"card","amount":"lots"}}"#,
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, d)| record(i as u64 + 1, d.as_bytes().to_vec(), ARRIVAL))
+    .collect();
+    let raw = w.ingest("shardId-000000000000", &records).await;
+    for key in &raw {
+        w.transform(&warehouse, key).await;
+    }
+    let q = w.aws.json_lines(&w.bucket, "quarantine/").await;
+    let mut reasons: Vec<(String, String)> = q
+        .iter()
+        .map(|(_, l)| {
+            (
+                l["error_kind"].as_str().unwrap_or("").to_string(),
+                l["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons[0].0, "missing_field");
+    assert!(reasons[0].1.contains("payment.method"), "{reasons:?}");
+    assert_eq!(reasons[1].0, "wrong_type");
+    assert!(reasons[1].1.contains("payment.amount"), "{reasons:?}");
+
+    let lake = w.download("curated/").await;
+    let glob = format!("{}/curated/**/*.parquet", lake.dir().display());
+    let rows = duckdb(&format!(
+        "SELECT order_id, CAST(meta_ts AS VARCHAR) AS ts, payment_method, amount, customer_contact_email AS email \
+         FROM read_parquet('{glob}') ORDER BY order_id"
+    ))
+    .expect("DuckDB reads curated");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["order_id"], "n-1");
+    assert_eq!(rows[0]["payment_method"], "card");
+    assert_eq!(rows[0]["amount"], 12.5);
+    assert_ne!(rows[0]["email"], "ann@example.com", "masked: {rows:?}");
+    assert!(
+        rows[0]["ts"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("2025-11-22 07:00:00"),
+        "{rows:?}"
+    );
+    assert_eq!(rows[1]["order_id"], "n-2");
+    assert!(
+        rows[1]["amount"].is_null() && rows[1]["email"].is_null(),
+        "{rows:?}"
+    );
+    let pg_rows = pg_rows(
+        pg,
+        &schema,
+        "orders",
+        "order_id, payment_method, amount, customer_contact_email",
+    )
+    .await;
+    assert_eq!(pg_rows.len(), 2, "{pg_rows:?}");
+    assert_eq!(
+        pg_rows[0]["_sluice_key"], "n-1",
+        "the nested key is the record key"
+    );
+    assert_eq!(pg_rows[0]["customer_contact_email"], rows[0]["email"]);
+}
+
 /// All orderings of `n` items (n ≤ 4 here).
 fn permutations(n: usize) -> Vec<Vec<usize>> {
     if n == 0 {

@@ -41,6 +41,22 @@ impl<'a> Object<'a> {
             .map(|(_, v)| *v)
     }
 
+    /// The value at a dotted path (`payment.method`): each segment a member of the object
+    /// before it. A segment whose value is not an object, or is missing, gives `None`. A name
+    /// without dots is [`Object::get`].
+    pub fn get_path(&self, path: &str) -> Option<&'a RawValue> {
+        let mut segments = path.split('.');
+        let mut v = self.get(segments.next()?)?;
+        for seg in segments {
+            let inner: &'a str = v.get();
+            match serde_json::from_str::<Doc<'a>>(inner).ok()? {
+                Doc::Object(o) => v = o.get(seg)?,
+                Doc::Other(_) => return None,
+            }
+        }
+        Some(v)
+    }
+
     /// Member names, in document order (duplicates included).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.members.iter().map(|(k, _)| k.as_ref())
@@ -200,6 +216,24 @@ mod tests {
         match parse(text).expect("json") {
             Doc::Object(o) => o,
             Doc::Other(t) => panic!("not an object: {t}"),
+        }
+    }
+
+    #[test]
+    fn dotted_paths_reach_into_nested_objects() {
+        let o = object(
+            r#"{"payment":{"method":"card","card":{"last4":"4242"},"x":[1]},"a.b":1,"n":null,"s":"str"}"#,
+        );
+        let text = |p: &str| o.get_path(p).map(|v| v.get().to_string());
+        assert_eq!(text("payment.method").as_deref(), Some(r#""card""#));
+        assert_eq!(text("payment.card.last4").as_deref(), Some(r#""4242""#));
+        assert_eq!(text("payment.card").as_deref(), Some(r#"{"last4":"4242"}"#));
+        assert_eq!(
+            text("payment"),
+            o.get("payment").map(|v| v.get().to_string())
+        );
+        for missing in ["payment.nope", "payment.x.0", "s.t", "n.t", "nope.t", "a.b"] {
+            assert_eq!(text(missing), None, "{missing}");
         }
     }
 

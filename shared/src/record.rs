@@ -251,7 +251,7 @@ pub fn validate<'c>(
     }
     let mut event_micros = arrival_micros;
     for (i, f) in dataset.fields.iter().enumerate() {
-        let v = obj.get(&f.name).filter(|v| !object::is_null(v));
+        let v = obj.get_path(&f.name).filter(|v| !object::is_null(v));
         let Some(v) = v else {
             if f.required {
                 return Err(fail(

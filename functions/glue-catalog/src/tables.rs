@@ -192,7 +192,9 @@ pub fn raw_table(
         ("case.insensitive", "FALSE"),
         ("ignore.malformed.json", "FALSE"),
     ]);
-    for f in &dataset.fields {
+    // Nested fields (`payment.method`) have no column here: the JSON SerDe maps top-level keys
+    // only. They are columns of the curated table.
+    for f in dataset.fields.iter().filter(|f| !f.name.contains('.')) {
         columns.push(Column::new(f.column.clone(), raw_field_type(f.ty)));
         if f.column != f.name {
             serde_parameters.insert(format!("mapping.{}", f.column), f.name.clone());

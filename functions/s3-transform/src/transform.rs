@@ -240,7 +240,7 @@ enum View<'a> {
 
 fn lookup<'a>(fields: View<'a>, name: &str) -> Option<Lookup<'a>> {
     match fields {
-        View::Json(m) => m.get(name).map(Lookup::Json),
+        View::Json(m) => m.get_path(name).map(Lookup::Json),
         View::Csv(pairs) => pairs
             .iter()
             .find(|(h, _)| h == name)

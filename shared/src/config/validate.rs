@@ -139,7 +139,14 @@ fn validate_dataset(d: RawDataset, routing_field: &str) -> Result<Dataset> {
                 f.name
             )));
         }
-        let column = f.column.unwrap_or_else(|| f.name.clone());
+        if f.name.split('.').any(str::is_empty) {
+            return Err(err(format!(
+                "field {:?}: a path needs a name between every pair of dots",
+                f.name
+            )));
+        }
+        // A nested field (`payment.method`) is a column `payment_method` unless renamed.
+        let column = f.column.unwrap_or_else(|| f.name.replace('.', "_"));
         if !is_identifier(&column) || column.starts_with(RESERVED_PREFIX) {
             return Err(err(format!(
                 "field {:?}: column {column:?} must match [a-z_][a-z0-9_]* (at most 63 \
@@ -495,5 +502,31 @@ mod tests {
             rollup("name = \"r\"\ngrain = \"hour\"\nmeasures = [{ name = \"n\", fn = \"count\" }]")
                 .replace("event_time = \"ts\"\n", "");
         assert!(err_of(&no_time).contains("declares no event_time"));
+    }
+
+    #[test]
+    fn nested_fields_are_paths_with_a_flat_default_column() {
+        let text = GOOD
+            .replace(
+                "{ name = \"email\", type = \"string\" },",
+                "{ name = \"contact.email\", type = \"string\" },\n          { name = \"device.os.name\", column = \"os\", type = \"string\" },",
+            )
+            .replace("pii = { email = \"mask_email\" }", "pii = { \"contact.email\" = \"mask_email\" }");
+        let c = PipelineConfig::from_toml(&text).expect("valid");
+        let d = c.dataset("signups").expect("dataset");
+        let cols: Vec<&str> = d.fields.iter().map(|f| f.column.as_str()).collect();
+        assert_eq!(cols, ["event_id", "ts", "contact_email", "os", "user_id"]);
+        assert_eq!(d.pii_rule(2), Some(PiiRule::MaskEmail));
+        for bad in ["contact.", ".email", "contact..email"] {
+            let e = err_of(
+                &GOOD
+                    .replace("name = \"email\"", &format!("name = \"{bad}\""))
+                    .replace("pii = { email = \"mask_email\" }", ""),
+            );
+            assert!(
+                e.contains("a path needs a name between every pair of dots"),
+                "{bad}: {e}"
+            );
+        }
     }
 }
