@@ -173,6 +173,7 @@ async fn raw_objects_become_parquet_and_rows_field_by_field() {
             "items",
             "coupon",
             "payment",
+            "payment_method",
             "_sluice_key",
             "_sluice_source"
         ]
@@ -205,11 +206,16 @@ async fn raw_objects_become_parquet_and_rows_field_by_field() {
         assert_eq!(payment, o["payment"]);
         assert_eq!(
             b.column(8).as_string::<i32>().value(i),
+            o["payment"]["method"],
+            "the nested field payment.method"
+        );
+        assert_eq!(
+            b.column(9).as_string::<i32>().value(i),
             id,
             "key is the order id"
         );
         assert_eq!(
-            b.column(9).as_string::<i32>().value(i),
+            b.column(10).as_string::<i32>().value(i),
             pkey.replacen("curated/", "raw/", 1)
                 .replace(".parquet", ".json.gz")
         );
@@ -228,6 +234,10 @@ async fn raw_objects_become_parquet_and_rows_field_by_field() {
         assert_eq!(r.get::<_, i64>("items"), o["items"].as_i64().unwrap_or(-1));
         assert_eq!(r.get::<_, Option<String>>("coupon"), None);
         assert_eq!(r.get::<_, Value>("payment"), o["payment"]);
+        assert_eq!(
+            r.get::<_, Option<String>>("payment_method").as_deref(),
+            o["payment"]["method"].as_str()
+        );
         assert_eq!(
             r.get::<_, chrono::DateTime<chrono::Utc>>("ts").to_rfc3339(),
             "2025-11-22T08:15:30+00:00"
