@@ -1,12 +1,14 @@
-//! The PostgreSQL figures: the loader's idempotent load (stage + merge) and its no-op replay
-//! against a plain binary COPY of the same rows, on a local PostgreSQL.
+//! The PostgreSQL figures: the loader's idempotent load (stage + merge), the same load with a
+//! rollup, and its no-op replay, against a plain binary COPY of the same rows, on a local
+//! PostgreSQL.
 
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use s3_transform::rollup::{rollups_of, RollupSql};
 use s3_transform::transform::{Column, Row};
 use s3_transform::warehouse::{copy_columns, copy_rows, Postgres, Warehouse};
-use sluice_core::config::PipelineConfig;
+use sluice_core::config::{Grain, Measure, MeasureFn, PipelineConfig, Rollup};
 use sluice_core::lake::keys::{object_key, Partition, RAW_EXTENSION};
 use tokio_postgres::types::Type;
 
@@ -40,6 +42,44 @@ pub struct PgFigures {
     pub copy_secs: f64,
     pub load_secs: f64,
     pub replay_secs: f64,
+    /// A first load with one rollup on the table (hour × url: count, count_distinct, max).
+    pub rollup_secs: f64,
+}
+
+/// The rollup the load is measured with: page_views per hour and url, with three measures.
+fn bench_rollup(cfg: &PipelineConfig, cols: &[Column]) -> Result<Vec<RollupSql>> {
+    let mut ds = cfg
+        .dataset("page_views")
+        .context("the demo config has page_views")?
+        .clone();
+    let field = |name: &str| ds.fields.iter().position(|f| f.name == name);
+    let (url, user, duration) = (field("url"), field("user_id"), field("duration_ms"));
+    let (Some(url), Some(user), Some(duration)) = (url, user, duration) else {
+        bail!("page_views lacks url, user_id or duration_ms");
+    };
+    ds.rollups = vec![Rollup {
+        name: "bench_hourly".into(),
+        grain: Grain::Hour,
+        dimensions: vec![url],
+        measures: vec![
+            Measure {
+                name: "views".into(),
+                func: MeasureFn::Count,
+                field: None,
+            },
+            Measure {
+                name: "users".into(),
+                func: MeasureFn::CountDistinct,
+                field: Some(user),
+            },
+            Measure {
+                name: "longest".into(),
+                func: MeasureFn::Max,
+                field: Some(duration),
+            },
+        ],
+    }];
+    Ok(rollups_of(&ds, cols))
 }
 
 pub fn bench_postgres(cfg: &PipelineConfig, rows: &[Row], cols: &[Column]) -> Result<PgFigures> {
@@ -102,11 +142,30 @@ pub fn bench_postgres(cfg: &PipelineConfig, rows: &[Row], cols: &[Column]) -> Re
                 replay_t.push(r);
             }
         }
+        // The same first load with a rollup recomputed in its transaction.
+        let rollups = bench_rollup(cfg, cols)?;
+        let rollup_table = format!("\"{schema}\".\"page_views_bench_hourly\"");
+        wh.load("page_views", cols, &refs[..1], source, &rollups)
+            .await?;
+        let mut rollup_t = Vec::new();
+        for i in 0..6 {
+            client
+                .batch_execute(&format!(
+                    "TRUNCATE {load_table}; TRUNCATE {rollup_table}; CHECKPOINT"
+                ))
+                .await?;
+            let t = Instant::now();
+            wh.load("page_views", cols, &refs, source, &rollups).await?;
+            if i > 0 {
+                rollup_t.push(t.elapsed().as_secs_f64());
+            }
+        }
         Ok(PgFigures {
             rows: rows.len(),
             copy_secs: median(copy_t),
             load_secs: median(load_t),
             replay_secs: median(replay_t),
+            rollup_secs: median(rollup_t),
         })
     })
 }
@@ -131,6 +190,17 @@ pub fn rows(lines: &mut Vec<Line>, pg: Result<PgFigures>) {
                 format!("{} ({:.2}× COPY)", fmt_int(load), load / copy),
                 "≥ 0.8× COPY",
                 Some(load / copy >= 0.8),
+            ));
+            let with_rollup = pg.rows as f64 / pg.rollup_secs;
+            lines.push(line(
+                "PostgreSQL: the same load with a rollup (hour × url; count, count_distinct, max), rows/s",
+                format!(
+                    "{} ({:+.2} µs per row for the rollup)",
+                    fmt_int(with_rollup),
+                    (pg.rollup_secs - pg.load_secs) / pg.rows as f64 * 1e6
+                ),
+                "",
+                None,
             ));
             lines.push(line(
                 "PostgreSQL: replay of the same rows (no-op merge), rows/s",

@@ -16,6 +16,10 @@ pub struct TransformFigures {
     pub rows: usize,
     pub secs: f64,
     pub parquet_bytes: usize,
+    /// Median seconds of the same run with every dataset filter removed.
+    pub secs_without_filters: f64,
+    /// Filters declared across the datasets (the demo's `page_views.no_bots`).
+    pub filters: usize,
 }
 
 pub fn bench_transform(cfg: &PipelineConfig) -> Result<(TransformFigures, Vec<Row>, Vec<Column>)> {
@@ -41,6 +45,18 @@ pub fn bench_transform(cfg: &PipelineConfig) -> Result<(TransformFigures, Vec<Ro
         }
         Ok(n)
     })?;
+    let mut unfiltered = cfg.clone();
+    let filters = unfiltered.datasets.iter().map(|d| d.filters.len()).sum();
+    for d in &mut unfiltered.datasets {
+        d.filters.clear();
+    }
+    let secs_without_filters = time_median(1, 7, || {
+        let mut n = 0;
+        for o in &objs {
+            n += transform_object(&unfiltered, o, Some(&key))?.0.row_count();
+        }
+        Ok(n)
+    })?;
     let mut phases = Vec::new();
     for _ in 0..5 {
         phases.push(sluice_bench::transform_phases(cfg, &objs, Some(&key))?);
@@ -53,6 +69,8 @@ pub fn bench_transform(cfg: &PipelineConfig) -> Result<(TransformFigures, Vec<Ro
             rows,
             secs,
             parquet_bytes: parquet,
+            secs_without_filters,
+            filters,
         },
         pv_rows,
         pv_cols,
@@ -75,6 +93,17 @@ pub fn rows(lines: &mut Vec<Line>, tf: &TransformFigures) {
         Some(trps >= 200_000.0),
     ));
 
+    lines.push(line(
+        "transform: cost of the filters (same run without them)",
+        format!(
+            "{:+.1} ns per row ({} filter(s); {} rows/s without)",
+            (tf.secs - tf.secs_without_filters) / tf.rows as f64 * 1e9,
+            tf.filters,
+            fmt_int(tf.rows as f64 / tf.secs_without_filters)
+        ),
+        "",
+        None,
+    ));
     lines.push(line(
         "transform: of which read / transform / Parquet",
         format!(
