@@ -639,6 +639,144 @@ async fn nested_fields_are_typed_masked_keyed_and_loaded() {
     assert_eq!(pg_rows[0]["customer_contact_email"], rows[0]["email"]);
 }
 
+#[tokio::test]
+async fn decimals_are_exact_from_the_producer_to_parquet_and_postgres() {
+    let pg = shared_postgres();
+    let mut w = World::new().await;
+    w.cfg = PipelineConfig::from_toml(
+        r#"
+        [pipeline]
+        routing_field = "type"
+        [[dataset]]
+        name = "payments"
+        route = "payment"
+        key = "id"
+        event_time = "ts"
+        fields = [
+          { name = "id", type = "string", required = true },
+          { name = "ts", type = "timestamp", required = true },
+          { name = "amount", type = "decimal(12,2)", required = true },
+          { name = "fee", type = "decimal(38,10)" },
+          { name = "rate", type = "decimal(5,4)" },
+        ]
+        [[dataset.rollup]]
+        name = "daily"
+        grain = "day"
+        measures = [{ name = "total", fn = "sum", field = "amount" }, { name = "top", fn = "max", field = "amount" }]
+        "#,
+    )
+    .expect("config");
+    let (warehouse, schema) = World::warehouse(pg);
+    let records: Vec<StreamRecord> = [
+        r#"{"type":"payment","id":"p-1","ts":"2025-11-22T07:00:00Z","amount":12.5,"fee":"123456789012345678901234567.0123456789","rate":0.0625}"#,
+        r#"{"type":"payment","id":"p-2","ts":"2025-11-22T08:00:00Z","amount":"0.10","fee":1e-10,"rate":-1}"#,
+        r#"{"type":"payment","id":"p-3","ts":"2025-11-22T09:00:00Z","amount":12.345}"#,
+        r#"{"type":"payment","id":"p-4","ts":"2025-11-22T09:00:00Z","amount":12345678901.00}"#,
+        r#"{"type":"payment","id":"p-5","ts":"2025-11-22T10:00:00Z","amount":1e2,"rate":9.99999}"#,
+        r#"{"type":"payment","id":"p-6","ts":"2025-11-22T11:00:00Z","amount":100.00,"fee":99999999999999999999999999999.1}"#,
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, d)| record(i as u64 + 1, d.as_bytes().to_vec(), ARRIVAL))
+    .collect();
+    for key in w.ingest("shardId-000000000000", &records).await {
+        w.transform(&warehouse, &key).await;
+    }
+    let mut rejected: Vec<String> = w
+        .aws
+        .json_lines(&w.bucket, "quarantine/")
+        .await
+        .iter()
+        .map(|(_, l)| {
+            format!(
+                "{} {}",
+                l["error_kind"].as_str().unwrap_or(""),
+                l["reason"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    rejected.sort();
+    assert_eq!(rejected.len(), 4, "{rejected:#?}");
+    for (r, field, why) in [
+        (
+            &rejected[0],
+            "amount",
+            "more digits after the point than the scale",
+        ),
+        (&rejected[1], "amount", "more digits than the precision"),
+        (&rejected[2], "fee", "more digits than the precision"),
+        (
+            &rejected[3],
+            "rate",
+            "more digits after the point than the scale",
+        ),
+    ] {
+        assert!(
+            r.starts_with("wrong_type") && r.contains(field) && r.contains(why),
+            "{rejected:#?}"
+        );
+    }
+
+    let lake = w.download("curated/").await;
+    let glob = format!("{}/curated/**/*.parquet", lake.dir().display());
+    let parquet = duckdb(&format!(
+        "SELECT id, typeof(amount) AS t, CAST(amount AS VARCHAR) AS amount, CAST(fee AS VARCHAR) AS fee, \
+         CAST(rate AS VARCHAR) AS rate FROM read_parquet('{glob}') ORDER BY id"
+    ))
+    .expect("DuckDB reads curated");
+    let want = [
+        (
+            "p-1",
+            "12.50",
+            Some("123456789012345678901234567.0123456789"),
+            Some("0.0625"),
+        ),
+        ("p-2", "0.10", Some("0.0000000001"), Some("-1.0000")),
+    ];
+    assert_eq!(parquet.len(), want.len(), "{parquet:?}");
+    for (row, (id, amount, fee, rate)) in parquet.iter().zip(want) {
+        assert_eq!(row["id"], id);
+        assert_eq!(row["t"], "DECIMAL(12,2)");
+        assert_eq!(row["amount"], amount);
+        assert_eq!(row["fee"].as_str(), fee);
+        assert_eq!(row["rate"].as_str(), rate);
+    }
+    let client = pg.client().await.expect("pg client");
+    let pg: Vec<(String, String, Option<String>, Option<String>)> = client
+        .query(
+            &format!("SELECT id, amount::text, fee::text, rate::text FROM \"{schema}\".payments ORDER BY id"),
+            &[],
+        )
+        .await
+        .expect("query")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let want_pg: Vec<(String, String, Option<String>, Option<String>)> = want
+        .iter()
+        .map(|(i, a, f, r)| {
+            (
+                i.to_string(),
+                a.to_string(),
+                f.map(str::to_string),
+                r.map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(pg, want_pg, "PostgreSQL holds the same digits");
+    let total: String = client
+        .query_one(
+            &format!(
+                "SELECT sum(total)::text || ' ' || max(top)::text FROM \"{schema}\".payments_daily"
+            ),
+            &[],
+        )
+        .await
+        .expect("rollup")
+        .get(0);
+    assert_eq!(total, "12.60 12.50", "the rollup sums exactly");
+}
+
 /// All orderings of `n` items (n ≤ 4 here).
 fn permutations(n: usize) -> Vec<Vec<usize>> {
     if n == 0 {

@@ -58,6 +58,10 @@ fn curated_parquet(cfg: &PipelineConfig, dataset: &str) -> Vec<u8> {
                     FieldType::Timestamp => Typed::Timestamp(1_763_802_000_000_000 + i),
                     FieldType::Date => Typed::Date(20_414 + i as i32),
                     FieldType::Json => Typed::Json(format!("{{\"n\":{i}}}").into()),
+                    FieldType::Decimal { scale, .. } => Typed::Decimal {
+                        unscaled: i128::from(i) * 125,
+                        scale,
+                    },
                 })
                 .collect(),
         })

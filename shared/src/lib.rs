@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod decimal;
 pub mod env;
 pub mod error;
 pub mod jsontext;

@@ -199,6 +199,13 @@ pub fn coerce_raw(ty: FieldType, raw: &RawValue) -> Result<Typed<'_>, CoerceErro
             return Ok(Typed::Null);
         }
     }
+    // A decimal is read from the number's own text, never through f64.
+    if let FieldType::Decimal { .. } = ty {
+        let text = raw.get();
+        if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            return coerce_str(ty, text);
+        }
+    }
     let v: Value = serde_json::from_str(raw.get()).map_err(|e| CoerceError::Unparseable {
         expected: ty,
         reason: e.to_string(),
@@ -217,6 +224,26 @@ mod tests {
             Doc::Object(o) => o,
             Doc::Other(t) => panic!("not an object: {t}"),
         }
+    }
+
+    #[test]
+    fn decimals_are_read_from_the_number_text_not_through_f64() {
+        let ty = FieldType::Decimal {
+            precision: 38,
+            scale: 10,
+        };
+        let o = object(
+            r#"{"a":123456789012345678901234567.0123456789,"b":1e-10,"c":"-0.5","d":true,"e":0.1}"#,
+        );
+        let dec = |k: &str| coerce_raw(ty, o.get(k).expect("member")).map(|v| v.to_text());
+        assert_eq!(
+            dec("a"),
+            Ok(Some("123456789012345678901234567.0123456789".into()))
+        );
+        assert_eq!(dec("b"), Ok(Some("0.0000000001".into())));
+        assert_eq!(dec("c"), Ok(Some("-0.5000000000".into())));
+        assert_eq!(dec("e"), Ok(Some("0.1000000000".into())));
+        assert!(dec("d").is_err(), "a bool is not a decimal");
     }
 
     #[test]

@@ -55,6 +55,14 @@ pub enum Typed<'a> {
     Date(i32),
     /// Compact JSON text.
     Json(Cow<'a, str>),
+    /// A `decimal(p,s)` value: its unscaled integer at the field's scale (`12.50` is 1250 at
+    /// scale 2).
+    Decimal {
+        /// The value times 10^scale.
+        unscaled: i128,
+        /// Digits after the point.
+        scale: u8,
+    },
 }
 
 impl Typed<'_> {
@@ -69,6 +77,7 @@ impl Typed<'_> {
             Typed::Timestamp(t) => Typed::Timestamp(t),
             Typed::Date(d) => Typed::Date(d),
             Typed::Json(s) => Typed::Json(Cow::Owned(s.into_owned())),
+            Typed::Decimal { unscaled, scale } => Typed::Decimal { unscaled, scale },
         }
     }
 
@@ -82,6 +91,7 @@ impl Typed<'_> {
             Typed::Float(f) => Some(f.to_string()),
             Typed::Bool(b) => Some(b.to_string()),
             Typed::Timestamp(t) => Some(format_micros(*t)),
+            Typed::Decimal { unscaled, scale } => Some(crate::decimal::format(*unscaled, *scale)),
             Typed::Date(d) => Some(
                 chrono::NaiveDate::from_num_days_from_ce_opt(d + EPOCH_DAYS_FROM_CE)
                     .map(|d| d.to_string())
@@ -238,6 +248,11 @@ pub fn coerce(ty: FieldType, v: &Value) -> Result<Typed<'_>, CoerceError> {
             .map(Typed::Float)
             .ok_or_else(|| unparseable(ty, "out of range")),
         (FieldType::Bool, Value::Bool(b)) => Ok(Typed::Bool(*b)),
+        // serde_json keeps integers exactly; a float here has already been through f64, so
+        // the exact path is `object::coerce_raw`, which reads the number's own text.
+        (FieldType::Decimal { .. }, Value::Number(n)) => {
+            coerce_str(ty, &n.to_string()).map(Typed::into_owned)
+        }
         (FieldType::Timestamp, Value::Number(n)) => n
             .as_f64()
             .and_then(epoch_number_to_micros)
@@ -249,7 +264,8 @@ pub fn coerce(ty: FieldType, v: &Value) -> Result<Typed<'_>, CoerceError> {
             | FieldType::Float
             | FieldType::Bool
             | FieldType::Timestamp
-            | FieldType::Date,
+            | FieldType::Date
+            | FieldType::Decimal { .. },
             Value::String(s),
         ) => coerce_str(ty, s),
         _ => Err(wrong()),
@@ -285,6 +301,9 @@ pub fn coerce_str(ty: FieldType, s: &str) -> Result<Typed<'_>, CoerceError> {
             .map_err(|e| unparseable(ty, e.to_string()))
             .and_then(|d| storable_date(days_since_epoch(d))),
         FieldType::Json => json_text(s).map(Typed::Json),
+        FieldType::Decimal { precision, scale } => crate::decimal::parse(s, precision, scale)
+            .map(|unscaled| Typed::Decimal { unscaled, scale })
+            .map_err(|e| unparseable(ty, e.to_string())),
     }
 }
 

@@ -145,13 +145,14 @@ pub fn columns_of(schema: &Schema) -> Result<Vec<Column>, (String, String)> {
 /// Timestamps stay `string`: the raw zone keeps the producer's original text, which may be any
 /// RFC 3339 offset, a naive time or epoch seconds/milliseconds, and the OpenX SerDe cannot parse
 /// all of those. The curated table carries the typed `timestamp`.
-pub fn raw_field_type(ty: FieldType) -> &'static str {
+pub fn raw_field_type(ty: FieldType) -> std::borrow::Cow<'static, str> {
     match ty {
-        FieldType::String | FieldType::Timestamp | FieldType::Json => "string",
-        FieldType::Int => "bigint",
-        FieldType::Float => "double",
-        FieldType::Bool => "boolean",
-        FieldType::Date => "date",
+        FieldType::String | FieldType::Timestamp | FieldType::Json => "string".into(),
+        FieldType::Int => "bigint".into(),
+        FieldType::Float => "double".into(),
+        FieldType::Bool => "boolean".into(),
+        FieldType::Date => "date".into(),
+        FieldType::Decimal { precision, scale } => format!("decimal({precision},{scale})").into(),
     }
 }
 
@@ -396,6 +397,13 @@ mod tests {
         assert_eq!(raw_field_type(FieldType::String), "string");
         assert_eq!(raw_field_type(FieldType::Int), "bigint");
         assert_eq!(raw_field_type(FieldType::Float), "double");
+        assert_eq!(
+            raw_field_type(FieldType::Decimal {
+                precision: 12,
+                scale: 2
+            }),
+            "decimal(12,2)"
+        );
         assert_eq!(raw_field_type(FieldType::Bool), "boolean");
         assert_eq!(raw_field_type(FieldType::Date), "date");
         assert_eq!(raw_field_type(FieldType::Timestamp), "string");

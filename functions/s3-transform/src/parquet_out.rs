@@ -9,7 +9,7 @@ use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, Decimal128Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -33,6 +33,7 @@ pub fn arrow_type(ty: FieldType) -> DataType {
         FieldType::Bool => DataType::Boolean,
         FieldType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         FieldType::Date => DataType::Date32,
+        FieldType::Decimal { precision, scale } => DataType::Decimal128(precision, scale as i8),
     }
 }
 
@@ -100,6 +101,24 @@ fn column_array(ty: FieldType, idx: usize, rows: &[Row]) -> ArrayRef {
                 });
             }
             Arc::new(b.finish())
+        }
+        FieldType::Decimal { precision, scale } => {
+            let values: Vec<Option<i128>> = cells
+                .map(|v| match v {
+                    Typed::Decimal { unscaled, .. } => Some(*unscaled),
+                    _ => None,
+                })
+                .collect();
+            let array = Decimal128Array::from(values);
+            // Coercion keeps every value within the precision, so this cannot fail; a
+            // mismatch would be a bug, kept visible by writing the column without it.
+            match array
+                .clone()
+                .with_precision_and_scale(precision, scale as i8)
+            {
+                Ok(a) => Arc::new(a),
+                Err(_) => Arc::new(array),
+            }
         }
         FieldType::Date => {
             let mut b = Date32Builder::new();

@@ -30,9 +30,9 @@ pub struct RollupSql {
     /// Position of the event-time column in the load's columns.
     time_pos: usize,
     /// Quoted dimension columns with their SQL types.
-    dims: Vec<(String, &'static str)>,
+    dims: Vec<(String, String)>,
     /// Quoted measure names, their aggregate expressions over the base table, SQL types.
-    measures: Vec<(String, String, &'static str)>,
+    measures: Vec<(String, String, String)>,
 }
 
 /// The rollups of `ds`, resolved against the load's columns `cols` (dropped fields are not
@@ -65,20 +65,21 @@ pub fn rollups_of(ds: &Dataset, cols: &[Column]) -> Vec<RollupSql> {
                         None => None,
                     };
                     let (expr, ty) = match (m.func, col) {
-                        (MeasureFn::Count, None) => ("count(*)".to_string(), "bigint"),
+                        (MeasureFn::Count, None) => ("count(*)".to_string(), "bigint".to_string()),
                         (MeasureFn::Count, Some(c)) => {
-                            (format!("count(t.{})", ident(&c.name)), "bigint")
+                            (format!("count(t.{})", ident(&c.name)), "bigint".to_string())
                         }
-                        (MeasureFn::CountDistinct, Some(c)) => {
-                            (format!("count(DISTINCT t.{})", ident(&c.name)), "bigint")
-                        }
+                        (MeasureFn::CountDistinct, Some(c)) => (
+                            format!("count(DISTINCT t.{})", ident(&c.name)),
+                            "bigint".to_string(),
+                        ),
                         (MeasureFn::Sum, Some(c)) => {
-                            let ty = if c.ty == sluice_core::config::FieldType::Int {
-                                "numeric"
-                            } else {
-                                "double precision"
+                            let ty = match c.ty {
+                                sluice_core::config::FieldType::Float => "double precision",
+                                // Sums of int and decimal are exact: numeric.
+                                _ => "numeric",
                             };
-                            (format!("sum(t.{})", ident(&c.name)), ty)
+                            (format!("sum(t.{})", ident(&c.name)), ty.to_string())
                         }
                         (MeasureFn::Min, Some(c)) => {
                             (format!("min(t.{})", ident(&c.name)), pg_type(c.ty).0)

@@ -49,8 +49,8 @@ pub trait Warehouse: Send + Sync {
 }
 
 /// The PostgreSQL column type of a schema type.
-pub fn pg_type(ty: FieldType) -> (&'static str, Type) {
-    match ty {
+pub fn pg_type(ty: FieldType) -> (String, Type) {
+    let (sql, t) = match ty {
         FieldType::String => ("text", Type::TEXT),
         FieldType::Int => ("bigint", Type::INT8),
         FieldType::Float => ("double precision", Type::FLOAT8),
@@ -58,13 +58,17 @@ pub fn pg_type(ty: FieldType) -> (&'static str, Type) {
         FieldType::Timestamp => ("timestamptz", Type::TIMESTAMPTZ),
         FieldType::Date => ("date", Type::DATE),
         FieldType::Json => ("jsonb", Type::JSONB),
-    }
+        FieldType::Decimal { precision, scale } => {
+            return (format!("numeric({precision},{scale})"), Type::NUMERIC)
+        }
+    };
+    (sql.to_string(), t)
 }
 
 /// The name PostgreSQL's `format_type` gives the column type of a schema type.
-fn canonical_type(ty: FieldType) -> &'static str {
+fn canonical_type(ty: FieldType) -> String {
     match ty {
-        FieldType::Timestamp => "timestamp with time zone",
+        FieldType::Timestamp => "timestamp with time zone".into(),
         other => pg_type(other).0,
     }
 }
@@ -88,6 +92,13 @@ fn column_change(existing: &str, ty: FieldType) -> ColumnChange {
     }
     let widens = match ty {
         FieldType::Int => matches!(existing, "smallint" | "integer"),
+        // numeric(p,s) → numeric(p',s) with p' > p keeps every value.
+        FieldType::Decimal { precision, scale } => existing
+            .strip_prefix("numeric(")
+            .and_then(|r| r.strip_suffix(')'))
+            .and_then(|r| r.split_once(','))
+            .and_then(|(p, s)| Some((p.trim().parse::<u8>().ok()?, s.trim().parse::<u8>().ok()?)))
+            .is_some_and(|(p, s)| s == scale && p < precision),
         FieldType::Float => existing == "real",
         FieldType::String => existing.starts_with("character varying"),
         _ => false,
@@ -386,17 +397,17 @@ impl Postgres {
 }
 
 /// One column of a load: quoted name, SQL type, binary COPY type.
-pub type CopyColumn = (String, &'static str, Type);
+pub type CopyColumn = (String, String, Type);
 
 /// The columns of a load in COPY order: key, the dataset's columns, source, version.
 pub fn copy_columns(cols: &[Column]) -> Vec<CopyColumn> {
-    let mut out = vec![(ident(KEY_COLUMN), "text", Type::TEXT)];
+    let mut out = vec![(ident(KEY_COLUMN), "text".to_string(), Type::TEXT)];
     out.extend(cols.iter().map(|c| {
         let (sql, ty) = pg_type(c.ty);
         (ident(&c.name), sql, ty)
     }));
-    out.push((ident(SOURCE_COLUMN), "text", Type::TEXT));
-    out.push((ident(VERSION_COLUMN), "text", Type::TEXT));
+    out.push((ident(SOURCE_COLUMN), "text".to_string(), Type::TEXT));
+    out.push((ident(VERSION_COLUMN), "text".to_string(), Type::TEXT));
     out
 }
 
@@ -443,6 +454,10 @@ fn to_sql(ty: FieldType, v: &Typed<'static>) -> Box<dyn ToSql + Sync + Send> {
             Box::new(NaiveDate::from_num_days_from_ce_opt(d + 719_163))
         }
         (FieldType::Json, Typed::Json(s)) => Box::new(Some(JsonbText(s.to_string()))),
+        (FieldType::Decimal { .. }, Typed::Decimal { unscaled, scale }) => Box::new(Some(Numeric(
+            sluice_core::decimal::pg_numeric(*unscaled, *scale),
+        ))),
+        (FieldType::Decimal { .. }, _) => Box::new(None::<Numeric>),
         (FieldType::Int, _) => Box::new(None::<i64>),
         (FieldType::Float, _) => Box::new(None::<f64>),
         (FieldType::Bool, _) => Box::new(None::<bool>),
@@ -472,6 +487,27 @@ impl ToSql for JsonbText {
 
     fn accepts(ty: &Type) -> bool {
         *ty == Type::JSONB || *ty == Type::JSON
+    }
+
+    to_sql_checked!();
+}
+
+/// A `decimal(p,s)` value in PostgreSQL's binary `numeric` format (exact; no float on the way).
+#[derive(Debug)]
+struct Numeric(Vec<u8>);
+
+impl ToSql for Numeric {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&self.0);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
     }
 
     to_sql_checked!();
@@ -537,6 +573,54 @@ mod tests {
             ("json", FieldType::Json, Conflict),
             ("date", FieldType::Timestamp, Conflict),
             ("boolean", FieldType::Bool, Keep),
+            (
+                "numeric(12,2)",
+                FieldType::Decimal {
+                    precision: 12,
+                    scale: 2,
+                },
+                Keep,
+            ),
+            (
+                "numeric(10,2)",
+                FieldType::Decimal {
+                    precision: 12,
+                    scale: 2,
+                },
+                Widen,
+            ),
+            (
+                "numeric(14,2)",
+                FieldType::Decimal {
+                    precision: 12,
+                    scale: 2,
+                },
+                Conflict,
+            ),
+            (
+                "numeric(12,3)",
+                FieldType::Decimal {
+                    precision: 12,
+                    scale: 2,
+                },
+                Conflict,
+            ),
+            (
+                "double precision",
+                FieldType::Decimal {
+                    precision: 12,
+                    scale: 2,
+                },
+                Conflict,
+            ),
+            (
+                "numeric",
+                FieldType::Decimal {
+                    precision: 12,
+                    scale: 2,
+                },
+                Conflict,
+            ),
         ] {
             assert_eq!(column_change(existing, ty), want, "{existing} -> {ty}");
         }

@@ -198,6 +198,17 @@ fn compare(a: &Typed<'_>, b: &Typed<'_>) -> Option<Ordering> {
         (Typed::Bool(x), Typed::Bool(y)) => Some(x.cmp(y)),
         (Typed::Timestamp(x), Typed::Timestamp(y)) => Some(x.cmp(y)),
         (Typed::Date(x), Typed::Date(y)) => Some(x.cmp(y)),
+        // Both at the field's scale: the unscaled integers order like the values.
+        (
+            Typed::Decimal {
+                unscaled: x,
+                scale: sx,
+            },
+            Typed::Decimal {
+                unscaled: y,
+                scale: sy,
+            },
+        ) if sx == sy => Some(x.cmp(y)),
         _ => None,
     }
 }
@@ -547,7 +558,13 @@ impl Parser<'_> {
                 );
                 (s, fits)
             }
-            Some(Kind::Number(n)) => (n, matches!(ty, FieldType::Int | FieldType::Float)),
+            Some(Kind::Number(n)) => (
+                n,
+                matches!(
+                    ty,
+                    FieldType::Int | FieldType::Float | FieldType::Decimal { .. }
+                ),
+            ),
             Some(Kind::Ident(w)) if w == "true" || w == "false" => (w, ty == FieldType::Bool),
             Some(k) => return Err(err(at, format!("expected a literal, found {k}"))),
             None => return Err(err(at, "expected a literal, found the end")),
@@ -642,6 +659,38 @@ mod tests {
             ),
         ] {
             assert_eq!(keeps(src, &r), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn decimal_fields_compare_exactly() {
+        let fields = vec![Field {
+            name: "price".into(),
+            column: "price".into(),
+            ty: FieldType::Decimal {
+                precision: 12,
+                scale: 2,
+            },
+            required: true,
+        }];
+        let row = [Typed::Decimal {
+            unscaled: 1999,
+            scale: 2,
+        }];
+        for (src, want) in [
+            ("price == 19.99", true),
+            ("price != 19.990", false),
+            ("price in [1, 19.99]", true),
+            ("price < 20", true),
+            ("price > 1e1", true),
+        ] {
+            let f = Filter::parse("f", src, &fields).expect(src);
+            assert_eq!(f.keeps(&row), want, "{src}");
+        }
+        // A literal the column cannot hold exactly is refused, never rounded.
+        for bad in ["price > 19.989", "price >= '19.99'"] {
+            let e = Filter::parse("f", bad, &fields).expect_err(bad);
+            assert!(e.message.contains("decimal(12,2)"), "{bad}: {e}");
         }
     }
 

@@ -148,8 +148,7 @@ pub struct Field {
 }
 
 /// The types a schema field can declare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FieldType {
     /// `string`: text, from a JSON string.
     String,
@@ -165,6 +164,58 @@ pub enum FieldType {
     Date,
     /// `json`: any JSON value, kept as its compact JSON text.
     Json,
+    /// `decimal(p,s)`: an exact decimal of `precision` digits, `scale` after the point (a JSON
+    /// number's own text or a numeric string, never through a float); `p` 1-38, `s` 0-p.
+    Decimal {
+        /// Digits in all (1-38).
+        precision: u8,
+        /// Digits after the point (0-precision).
+        scale: u8,
+    },
+}
+
+impl std::str::FromStr for FieldType {
+    type Err = String;
+
+    /// `string`, `int`, `float`, `bool`, `timestamp`, `date`, `json` or `decimal(p,s)`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "string" => FieldType::String,
+            "int" => FieldType::Int,
+            "float" => FieldType::Float,
+            "bool" => FieldType::Bool,
+            "timestamp" => FieldType::Timestamp,
+            "date" => FieldType::Date,
+            "json" => FieldType::Json,
+            other => {
+                let bad = || {
+                    format!(
+                        "unknown type {other:?}: expected string, int, float, bool, timestamp, date, json or decimal(p,s) with p 1-{} and s 0-p",
+                        crate::decimal::MAX_PRECISION
+                    )
+                };
+                let args = other
+                    .strip_prefix("decimal(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .ok_or_else(bad)?;
+                let (p, s) = args.split_once(',').unwrap_or((args, "0"));
+                let precision: u8 = p.trim().parse().map_err(|_| bad())?;
+                let scale: u8 = s.trim().parse().map_err(|_| bad())?;
+                if precision == 0 || precision > crate::decimal::MAX_PRECISION || scale > precision
+                {
+                    return Err(bad());
+                }
+                FieldType::Decimal { precision, scale }
+            }
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl FieldType {
@@ -178,12 +229,16 @@ impl FieldType {
             FieldType::Timestamp => "timestamp",
             FieldType::Date => "date",
             FieldType::Json => "json",
+            FieldType::Decimal { .. } => "decimal",
         }
     }
 }
 
 impl fmt::Display for FieldType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let FieldType::Decimal { precision, scale } = self {
+            return write!(f, "decimal({precision},{scale})");
+        }
         f.write_str(self.as_str())
     }
 }

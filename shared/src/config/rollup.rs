@@ -183,11 +183,15 @@ pub(super) fn validate(
                 let i = field(f, &format!("measure {m:?} field"))?;
                 let ty = fields[i].ty;
                 let ok = match func {
-                    MeasureFn::Sum => matches!(ty, FieldType::Int | FieldType::Float),
+                    MeasureFn::Sum => matches!(
+                        ty,
+                        FieldType::Int | FieldType::Float | FieldType::Decimal { .. }
+                    ),
                     MeasureFn::Min | MeasureFn::Max => matches!(
                         ty,
                         FieldType::Int
                             | FieldType::Float
+                            | FieldType::Decimal { .. }
                             | FieldType::Timestamp
                             | FieldType::Date
                             | FieldType::String

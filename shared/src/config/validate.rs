@@ -529,4 +529,56 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn decimal_types_parse_and_refuse_bad_forms() {
+        for (text, want) in [
+            (
+                "decimal(12,2)",
+                Ok(FieldType::Decimal {
+                    precision: 12,
+                    scale: 2,
+                }),
+            ),
+            (
+                "decimal(38, 10)",
+                Ok(FieldType::Decimal {
+                    precision: 38,
+                    scale: 10,
+                }),
+            ),
+            (
+                "decimal(5)",
+                Ok(FieldType::Decimal {
+                    precision: 5,
+                    scale: 0,
+                }),
+            ),
+            ("int", Ok(FieldType::Int)),
+        ] {
+            assert_eq!(text.parse::<FieldType>(), want, "{text}");
+        }
+        for bad in [
+            "decimal(0,0)",
+            "decimal(39,2)",
+            "decimal(4,5)",
+            "decimal(x,2)",
+            "decimal",
+            "decimal(12,2",
+            "money",
+        ] {
+            let e = bad.parse::<FieldType>().expect_err(bad);
+            assert!(e.contains("expected string, int"), "{bad}: {e}");
+        }
+        assert_eq!(
+            FieldType::Decimal {
+                precision: 12,
+                scale: 2
+            }
+            .to_string(),
+            "decimal(12,2)"
+        );
+        let e = err_of(&GOOD.replace("type = \"int\"", "type = \"decimal(40,2)\""));
+        assert!(e.contains("unknown type \"decimal(40,2)\""), "{e}");
+    }
 }
