@@ -57,7 +57,7 @@ def signup(i: int) -> dict:
 
 def purchase(i: int) -> dict:
     return {"type": "purchase", "order_id": f"o-{i:04d}", "ts": "2025-11-22T08:15:30+00:00",
-            "user_id": f"u-{i % 5}", "amount": 19.99 + i, "currency": "EUR", "items": 1 + i % 3,
+            "user_id": f"u-{i % 5}", "amount": round(19.99 + i, 2), "currency": "EUR", "items": 1 + i % 3,
             "coupon": None, "payment": {"method": "card", "brand": "visa"}}
 
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::types::{Decimal128Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -191,9 +191,14 @@ async fn raw_objects_become_parquet_and_rows_field_by_field() {
             "2025-11-22T08:15:30.000Z"
         );
         assert_eq!(b.column(2).as_string::<i32>().value(i), o["user_id"]);
+        // amount is decimal(12,2): the unscaled cents, exactly as sent.
         assert_eq!(
-            b.column(3).as_primitive::<Float64Type>().value(i),
-            o["amount"].as_f64().unwrap_or(-1.0)
+            b.column(3).data_type(),
+            &arrow_schema::DataType::Decimal128(12, 2)
+        );
+        assert_eq!(
+            Ok(b.column(3).as_primitive::<Decimal128Type>().value(i)),
+            sluice_core::decimal::parse(&o["amount"].to_string(), 12, 2)
         );
         assert_eq!(b.column(4).as_string::<i32>().value(i), o["currency"]);
         assert_eq!(
@@ -227,9 +232,23 @@ async fn raw_objects_become_parquet_and_rows_field_by_field() {
     for r in &rows {
         let id: String = r.get("order_id");
         let o = &originals[&id];
+        let client = pg.client().await.expect("pg client");
+        let amount: String = client
+            .query_one(
+                &format!(
+                    "SELECT amount::text FROM \"{}\".purchases WHERE order_id = $1",
+                    f.schema
+                ),
+                &[&id],
+            )
+            .await
+            .expect("amount")
+            .get(0);
+        let sent = sluice_core::decimal::parse(&o["amount"].to_string(), 12, 2).expect("cents");
         assert_eq!(
-            r.get::<_, f64>("amount"),
-            o["amount"].as_f64().unwrap_or(-1.0)
+            amount,
+            sluice_core::decimal::format(sent, 2),
+            "numeric(12,2)"
         );
         assert_eq!(r.get::<_, i64>("items"), o["items"].as_i64().unwrap_or(-1));
         assert_eq!(r.get::<_, Option<String>>("coupon"), None);
@@ -550,7 +569,7 @@ async fn existing_columns_are_widened_or_the_load_fails_naming_the_conflict() {
     let f = Fixture::new(pg).await;
     let client = pg.client().await.expect("pg client");
     // A table made by an earlier version (or by hand): `items` is a narrower integer, and
-    // `amount` holds text, which a float column cannot be loaded into.
+    // `amount` holds text, which a decimal column cannot be loaded into.
     client
         .batch_execute(&format!(
             "CREATE SCHEMA \"{s}\"; CREATE TABLE \"{s}\".purchases (_sluice_key text PRIMARY KEY, \
@@ -567,7 +586,7 @@ async fn existing_columns_are_widened_or_the_load_fails_naming_the_conflict() {
         .into_iter()
         .next()
         .expect("a purchases object");
-    let e = f.notify(&key).await.expect_err("amount text vs float");
+    let e = f.notify(&key).await.expect_err("amount text vs decimal");
     assert!(!e.is_retryable(), "{e}");
     assert_eq!(e.kind(), "schema_conflict");
     let msg = e.to_string();
@@ -576,7 +595,7 @@ async fn existing_columns_are_widened_or_the_load_fails_naming_the_conflict() {
         table.as_str(),
         "column amount",
         "is text in PostgreSQL",
-        "declares double precision",
+        "declares numeric(12,2)",
     ] {
         assert!(msg.contains(part), "{msg}");
     }
@@ -594,7 +613,7 @@ async fn existing_columns_are_widened_or_the_load_fails_naming_the_conflict() {
     // Fixed by hand: the same notification now widens `items` and loads.
     client
         .batch_execute(&format!(
-            "ALTER TABLE \"{}\".purchases ALTER COLUMN amount TYPE double precision USING NULL",
+            "ALTER TABLE \"{}\".purchases ALTER COLUMN amount TYPE numeric(12,2) USING NULL",
             f.schema
         ))
         .await

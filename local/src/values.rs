@@ -25,7 +25,8 @@ pub struct ValueCheck {
 #[derive(Debug, Clone, PartialEq)]
 struct Purchase {
     ts_ms: Option<i64>,
-    amount: Option<f64>,
+    /// At the demo's `decimal(12,2)` scale, as text (`12.50`): compared exactly.
+    amount: Option<String>,
     currency: Option<String>,
     items: Option<i64>,
     coupon: Option<String>,
@@ -38,7 +39,7 @@ fn from_sent(v: &Value) -> Purchase {
             .as_str()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.timestamp_millis()),
-        amount: v["amount"].as_f64(),
+        amount: cents(&v["amount"]),
         currency: v["currency"].as_str().map(str::to_string),
         items: v["items"].as_i64(),
         coupon: v["coupon"].as_str().map(str::to_string),
@@ -46,11 +47,23 @@ fn from_sent(v: &Value) -> Purchase {
     }
 }
 
+/// A number, or its text, as a `decimal(12,2)` text; `None` if it is not one.
+fn cents(v: &Value) -> Option<String> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    sluice_core::decimal::parse(&text, 12, 2)
+        .ok()
+        .map(|u| sluice_core::decimal::format(u, 2))
+}
+
 /// A row read back: `payment` is JSON text in both stores.
 fn from_read(r: &Value) -> Purchase {
     Purchase {
         ts_ms: r["ts_ms"].as_i64(),
-        amount: r["amount"].as_f64(),
+        amount: cents(&r["amount"]),
         currency: r["currency"].as_str().map(str::to_string),
         items: r["items"].as_i64(),
         coupon: r["coupon"].as_str().map(str::to_string),
@@ -124,7 +137,7 @@ pub async fn check_purchases(
     }
     let glob = format!("{}/**/*.parquet", files.dir().display());
     let parquet = duckdb(&format!(
-        "SELECT order_id, epoch_ms(ts) AS ts_ms, amount, currency, items, coupon, payment \
+        "SELECT order_id, epoch_ms(ts) AS ts_ms, CAST(amount AS VARCHAR) AS amount, currency, items, coupon, payment \
          FROM read_parquet('{glob}') WHERE order_id IN ({in_list})"
     ))?;
     let parquet: BTreeMap<String, Purchase> = parquet
@@ -135,7 +148,7 @@ pub async fn check_purchases(
     let client = pg.client().await?;
     let sql = format!(
         "SELECT coalesce(json_agg(r), '[]')::text FROM (SELECT order_id, \
-         (extract(epoch FROM ts) * 1000)::bigint AS ts_ms, amount, currency, items, coupon, \
+         (extract(epoch FROM ts) * 1000)::bigint AS ts_ms, amount::text AS amount, currency, items, coupon, \
          payment::text AS payment FROM \"{schema}\".purchases WHERE order_id = ANY($1)) r"
     );
     let text: String = client

@@ -23,7 +23,7 @@ pub enum TransformError {
 
     /// A table's column has a type the config's cannot be loaded into (and is not a widening
     /// of): loading would COPY one type into a column of another.
-    #[error("table {table} column {column} is {old} in PostgreSQL but the config declares {new}; change the column or the config (only widening is applied: integer/smallint to bigint, real to double precision, varchar to text)")]
+    #[error("table {table} column {column} is {old} in PostgreSQL but the config declares {new}; change the column or the config (only widening is applied: integer/smallint to bigint, real to double precision, varchar to text, numeric(p,s) to a larger p)")]
     SchemaConflict {
         table: String,
         column: String,
