@@ -562,14 +562,15 @@ async fn nested_fields_are_typed_masked_keyed_and_loaded() {
           { name = "payment.method", type = "string", required = true },
           { name = "payment.amount", column = "amount", type = "float" },
           { name = "customer.contact.email", type = "string" },
+          { name = "payment", type = "json" },
         ]
-        pii = { "customer.contact.email" = "mask_email" }
+        pii = { "customer.contact.email" = "mask_email", "payment.card.number" = "redact" }
         "#,
     )
     .expect("config");
     let (warehouse, schema) = World::warehouse(pg);
     let records: Vec<StreamRecord> = [
-        r#"{"type":"order","order":{"id":"n-1"},"meta":{"ts":"2025-11-22T07:00:00Z"},"payment":{"method":"card","amount":12.5},"customer":{"contact":{"email":"ann@example.com"}}}"#,
+        r#"{"type":"order","order":{"id":"n-1"},"meta":{"ts":"2025-11-22T07:00:00Z"},"payment":{"method":"card","amount":12.5,"card":{"number":"4242424242424242","exp":"12/30"}},"customer":{"contact":{"email":"ann@example.com"}}}"#,
         r#"{"type":"order","order":{"id":"n-2"},"meta":{"ts":"2025-11-22T07:30:00Z"},"payment":{"method":"cash"}}"#,
         // Required nested field missing, and a nested value of the wrong type.
         r#"{"type":"order","order":{"id":"n-3"},"meta":{"ts":"2025-11-22T07:40:00Z"},"payment":{}}"#,
@@ -603,7 +604,7 @@ async fn nested_fields_are_typed_masked_keyed_and_loaded() {
     let lake = w.download("curated/").await;
     let glob = format!("{}/curated/**/*.parquet", lake.dir().display());
     let rows = duckdb(&format!(
-        "SELECT order_id, CAST(meta_ts AS VARCHAR) AS ts, payment_method, amount, customer_contact_email AS email \
+        "SELECT order_id, CAST(meta_ts AS VARCHAR) AS ts, payment_method, amount, customer_contact_email AS email, payment \
          FROM read_parquet('{glob}') ORDER BY order_id"
     ))
     .expect("DuckDB reads curated");
@@ -637,6 +638,24 @@ async fn nested_fields_are_typed_masked_keyed_and_loaded() {
         "the nested key is the record key"
     );
     assert_eq!(pg_rows[0]["customer_contact_email"], rows[0]["email"]);
+    // The json column keeps the object, with the card number masked inside it.
+    assert_eq!(
+        rows[0]["payment"],
+        r#"{"method":"card","amount":12.5,"card":{"number":"[REDACTED]","exp":"12/30"}}"#
+    );
+    let client = pg.client().await.expect("pg client");
+    let stored: String = client
+        .query_one(
+            &format!("SELECT payment::text FROM \"{schema}\".orders WHERE order_id = 'n-1'"),
+            &[],
+        )
+        .await
+        .expect("payment")
+        .get(0);
+    assert!(
+        !stored.contains("4242") && stored.contains("[REDACTED]"),
+        "{stored}"
+    );
 }
 
 #[tokio::test]

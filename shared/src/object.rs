@@ -41,6 +41,14 @@ impl<'a> Object<'a> {
             .map(|(_, v)| *v)
     }
 
+    /// Every value of `key`, in document order (duplicate keys included).
+    pub fn get_all<'k>(&'k self, key: &'k str) -> impl Iterator<Item = &'a RawValue> + 'k {
+        self.members
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| *v)
+    }
+
     /// The value at a dotted path (`payment.method`): each segment a member of the object
     /// before it. A segment whose value is not an object, or is missing, gives `None`. A name
     /// without dots is [`Object::get`].

@@ -194,9 +194,10 @@ impl Config {
 
 /// Whether any dataset uses the `hash` rule.
 pub fn needs_hash_key(cfg: &PipelineConfig) -> bool {
-    cfg.datasets
-        .iter()
-        .any(|d| d.pii.values().any(|r| *r == PiiRule::Hash))
+    cfg.datasets.iter().any(|d| {
+        d.pii.values().any(|r| *r == PiiRule::Hash)
+            || d.json_pii.iter().any(|(_, _, r)| *r == PiiRule::Hash)
+    })
 }
 
 async fn secret_string(

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sluice_core::config::PiiRule;
+use sluice_core::object::{self, Doc};
 
 /// The value written in place of a redacted one.
 pub const REDACTED: &str = "[REDACTED]";
@@ -66,6 +67,46 @@ pub fn apply(rule: PiiRule, value: &str, key: Option<&HashKey>) -> String {
         PiiRule::Redact | PiiRule::Drop => REDACTED.to_string(),
         PiiRule::MaskEmail => mask_email(value),
         PiiRule::TruncateIp => truncate_ip(value),
+    }
+}
+
+/// `text` (a `json` value's compact text) with the value at `path` replaced by `rule` applied
+/// to it, in every member of that name along the way (duplicate keys too, so no copy leaks);
+/// all other bytes are kept, so numbers elsewhere stay exact. A string value is masked as its
+/// text, anything else as its JSON text; the result is a JSON string. A path that is not
+/// there (or crosses a non-object) leaves the text unchanged.
+pub fn mask_json(text: &str, path: &[String], rule: PiiRule, key: Option<&HashKey>) -> String {
+    let mut spans = Vec::new();
+    json_spans(text, text, path, &mut spans);
+    spans.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+    let mut out = text.to_string();
+    for (start, len) in spans {
+        let raw = &text[start..start + len];
+        let plain = serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_string());
+        let masked = apply(rule, &plain, key);
+        let quoted = serde_json::to_string(&masked).unwrap_or_else(|_| "null".to_string());
+        out.replace_range(start..start + len, &quoted);
+    }
+    out
+}
+
+/// Byte ranges in `base` of the values at `path` below the object `text` (a slice of `base`).
+fn json_spans(base: &str, text: &str, path: &[String], out: &mut Vec<(usize, usize)>) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let Ok(Doc::Object(obj)) = object::parse(text) else {
+        return;
+    };
+    for v in obj.get_all(first) {
+        let inner = v.get();
+        if rest.is_empty() {
+            // `inner` borrows from `base`: its offset is the distance between the two.
+            let start = inner.as_ptr() as usize - base.as_ptr() as usize;
+            out.push((start, inner.len()));
+        } else {
+            json_spans(base, inner, rest, out);
+        }
     }
 }
 
@@ -143,5 +184,39 @@ mod tests {
             hex,
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn json_paths_are_masked_in_place_in_every_copy() {
+        let path = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
+        let text = r#"{"card":{"number":"4242424242424242","exp":"12/30"},"n":123456789012345678901234567890,"card":{"number":5555,"x":[1]}}"#;
+        let out = mask_json(text, &path("card.number"), PiiRule::Redact, None);
+        assert_eq!(
+            out,
+            r#"{"card":{"number":"[REDACTED]","exp":"12/30"},"n":123456789012345678901234567890,"card":{"number":"[REDACTED]","x":[1]}}"#
+        );
+        let key = HashKey::new(b"0123456789abcdef".to_vec()).expect("key");
+        let hashed = mask_json(text, &path("card.number"), PiiRule::Hash, Some(&key));
+        assert!(
+            !hashed.contains("4242") && !hashed.contains("5555"),
+            "{hashed}"
+        );
+        assert!(hashed.contains(&format!("\"{}\"", key.hash("4242424242424242"))));
+        assert!(hashed.contains(&format!("\"{}\"", key.hash("5555"))));
+        // Not there, or through a non-object: unchanged.
+        for p in ["card.cvv", "n.x", "card.x.0", "nope"] {
+            assert_eq!(
+                mask_json(text, &path(p), PiiRule::Redact, None),
+                text,
+                "{p}"
+            );
+        }
+        let masked = mask_json(
+            r#"{"email":"ann@example.com"}"#,
+            &path("email"),
+            PiiRule::MaskEmail,
+            None,
+        );
+        assert_eq!(masked, r#"{"email":"***@example.com"}"#);
     }
 }

@@ -311,6 +311,12 @@ fn transform_one(
     if let Some(f) = ds.filters.iter().position(|f| !f.keeps(&typed)) {
         return Ok(Step::Filtered(f));
     }
+    for (i, path, rule) in &ds.json_pii {
+        if let Typed::Json(text) = &typed[*i] {
+            let masked = pii::mask_json(text, path, *rule, hash_key);
+            typed[*i] = Typed::Json(Cow::Owned(masked));
+        }
+    }
     let event_time = match ds.event_time.map(|i| &typed[i]) {
         Some(Typed::Timestamp(t)) => Some(*t),
         _ => None,

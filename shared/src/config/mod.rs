@@ -110,6 +110,9 @@ pub struct Dataset {
     pub event_time: Option<usize>,
     /// PII rule per field index.
     pub pii: BTreeMap<usize, PiiRule>,
+    /// PII rules inside `json` fields: `(field index, path below it, rule)`, e.g. the rule
+    /// `payment.card.number` on the json field `payment` is `(i, ["card", "number"], rule)`.
+    pub json_pii: Vec<(usize, Vec<String>, PiiRule)>,
     /// Filters in declaration order: a record is kept in curated and PostgreSQL only if every
     /// filter keeps it; it is counted under the first filter that does not.
     pub filters: Vec<Filter>,

@@ -210,7 +210,33 @@ fn validate_dataset(d: RawDataset, routing_field: &str) -> Result<Dataset> {
         }
     }
     let mut pii = BTreeMap::new();
+    let mut json_pii = Vec::new();
     for (field, rule) in d.pii {
+        // A path into a declared json field masks inside its value.
+        let inside_json = fields.iter().position(|f| {
+            f.ty == FieldType::Json
+                && field.len() > f.name.len() + 1
+                && field.starts_with(f.name.as_str())
+                && field.as_bytes()[f.name.len()] == b'.'
+        });
+        if let (Some(i), false) = (inside_json, fields.iter().any(|f| f.name == field)) {
+            let path: Vec<String> = field[fields[i].name.len() + 1..]
+                .split('.')
+                .map(str::to_string)
+                .collect();
+            if path.iter().any(String::is_empty) {
+                return Err(err(format!(
+                    "pii {field:?}: a path needs a name between every pair of dots"
+                )));
+            }
+            if rule == PiiRule::Drop {
+                return Err(err(format!(
+                    "pii {field:?}: inside a json value use redact or hash, not drop"
+                )));
+            }
+            json_pii.push((i, path, rule));
+            continue;
+        }
         let i = find("pii", &field)?;
         let f = &fields[i];
         match rule {
@@ -298,6 +324,7 @@ fn validate_dataset(d: RawDataset, routing_field: &str) -> Result<Dataset> {
         key,
         event_time,
         pii,
+        json_pii,
         filters,
         rollups,
     })
@@ -580,5 +607,42 @@ mod tests {
         );
         let e = err_of(&GOOD.replace("type = \"int\"", "type = \"decimal(40,2)\""));
         assert!(e.contains("unknown type \"decimal(40,2)\""), "{e}");
+    }
+
+    #[test]
+    fn pii_rules_reach_into_json_values_by_path() {
+        let text = GOOD
+            .replace(
+                "{ name = \"email\", type = \"string\" },",
+                "{ name = \"email\", type = \"string\" },\n          { name = \"profile\", type = \"json\" },",
+            )
+            .replace(
+                "pii = { email = \"mask_email\" }",
+                "pii = { email = \"mask_email\", \"profile.card.number\" = \"redact\", \"profile.phone\" = \"hash\" }",
+            );
+        let c = PipelineConfig::from_toml(&text).expect("valid");
+        let d = c.dataset("signups").expect("dataset");
+        assert_eq!(
+            d.json_pii,
+            vec![
+                (
+                    3,
+                    vec!["card".to_string(), "number".to_string()],
+                    PiiRule::Redact
+                ),
+                (3, vec!["phone".to_string()], PiiRule::Hash),
+            ]
+        );
+        let dropped = text.replace(
+            "\"profile.phone\" = \"hash\"",
+            "\"profile.phone\" = \"drop\"",
+        );
+        assert!(err_of(&dropped).contains("inside a json value use redact or hash"));
+        let unknown = text.replace("\"profile.phone\"", "\"nope.phone\"");
+        assert!(
+            err_of(&unknown).contains("\"nope.phone\" is not declared"),
+            "{}",
+            err_of(&unknown)
+        );
     }
 }
