@@ -99,6 +99,57 @@ def unparseable(ty, reason):
     return Coerce(f"not a valid {ty}: {reason}")
 
 
+class Num(float):
+    """A JSON float that remembers its text."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text):
+        o = float.__new__(cls, text)
+        o.text = text
+        return o
+
+
+def decimal_spec(ty):
+    """(precision, scale) of a `decimal(p,s)` type name, else None."""
+    m = re.fullmatch(r"decimal\((\d+)(?:,\s*(\d+))?\)", ty)
+    return (int(m.group(1)), int(m.group(2) or 0)) if m else None
+
+
+def parse_decimal(ty, text, precision, scale):
+    """The unscaled integer of `text` at `scale`, exactly, or raises Coerce (sluice's rules)."""
+    t = text.strip()
+    neg = t[:1] == "-"
+    if t[:1] in ("-", "+"):
+        t = t[1:]
+    mant, exp = t, 0
+    m = re.search(r"[eE]", t)
+    if m:
+        mant = t[: m.start()]
+        try:
+            exp = int(t[m.start() + 1 :])
+        except ValueError:
+            raise unparseable(ty, "not a decimal number") from None
+    if not -10_000 <= exp <= 10_000:
+        raise unparseable(ty, "not a decimal number")
+    int_part, _, frac = mant.partition(".")
+    if (not int_part and not frac) or not all(c in "0123456789" for c in int_part + frac):
+        raise unparseable(ty, "not a decimal number")
+    digits = (int_part + frac).lstrip("0")
+    shift = exp - len(frac) + scale
+    if shift >= 0:
+        digits = digits + "0" * shift if digits else digits
+    else:
+        keep = max(len(digits) + shift, 0)
+        if digits[keep:].strip("0"):
+            raise unparseable(ty, "more digits after the point than the scale (it would be rounded)")
+        digits = digits[:keep]
+    if len(digits) > min(precision, 38):
+        raise unparseable(ty, "more digits than the precision")
+    value = int(digits) if digits else 0
+    return ("dec", -value if neg else value)
+
+
 def micros_of(dt):
     return (dt - EPOCH) // (datetime.resolution)
 
@@ -162,6 +213,9 @@ def coerce_str(ty, s):
             return datetime.strptime(s.strip(), "%Y-%m-%d").date()
         except ValueError:
             raise unparseable(ty, "input contains invalid characters") from None
+    spec = decimal_spec(ty)
+    if spec:
+        return parse_decimal(ty, s, *spec)
     return s
 
 
@@ -187,12 +241,24 @@ def coerce(ty, v):
         return float(v)
     elif ty == "bool" and isinstance(v, bool):
         return v
+    elif decimal_spec(ty) and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return parse_decimal(ty, v.text if isinstance(v, Num) else str(v), *decimal_spec(ty))
     elif ty == "timestamp" and isinstance(v, (int, float)) and not isinstance(v, bool):
         m = epoch_number_to_micros(v)
         if m is None:
             raise unparseable(ty, "epoch number out of range")
         return ("ts", m)
     raise Coerce(f"expected {ty}, found {type_name(v)}")
+
+
+def get_path(obj, name):
+    """The value at a dotted path through nested objects (sluice's nested fields)."""
+    v = obj
+    for seg in name.split("."):
+        if not isinstance(v, dict):
+            return None
+        v = v.get(seg)
+    return v
 
 
 def validate(cfg, obj, arrival_micros):
@@ -211,7 +277,7 @@ def validate(cfg, obj, arrival_micros):
         raise Reject("reserved_field", f"fields starting with {RESERVED_PREFIX} are reserved", name)
     event_micros = arrival_micros
     for i, (fname, ty, required) in enumerate(ds["fields"]):
-        v = obj.get(fname)
+        v = get_path(obj, fname)
         if v is None:
             if required:
                 raise Reject("missing_field", f"required field {debug(fname)} is missing or null", name)
@@ -252,7 +318,8 @@ def split_json(data, cfg):
     if not text.strip():
         yield data, None, Reject("invalid_json", "record is empty")
         return
-    decode = json.JSONDecoder().raw_decode
+    # Floats keep their text (Num) so decimal(p,s) fields are checked exactly, as sluice does.
+    decode = json.JSONDecoder(parse_float=Num).raw_decode
     pos, n = 0, len(text)
     while True:
         begin = WS.match(text, pos).end()
