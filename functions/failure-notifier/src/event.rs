@@ -7,8 +7,6 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde::Deserialize;
 
-use crate::handler::BatchOutcome;
-
 /// One Lambda invocation's SQS messages, in delivery order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct QueueBatch {
@@ -39,6 +37,13 @@ impl From<SqsEvent> for QueueBatch {
                 .collect(),
         }
     }
+}
+
+/// What one batch did: the messages SQS must deliver again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Message ids of the messages not archived or not alerted, in delivery order.
+    pub failed: Vec<String>,
 }
 
 /// The handler's outcome as Lambda's response: one batch item failure per message to redeliver.

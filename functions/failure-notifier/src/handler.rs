@@ -14,7 +14,7 @@ use sluice_core::telemetry::Metrics;
 use crate::alert::compose;
 use crate::archive::{async_archive, kinesis_archive, unknown_archive, Archive, RangeRead};
 use crate::error::{Error, Result};
-use crate::event::{QueueBatch, QueueMessage};
+use crate::event::{BatchOutcome, QueueBatch, QueueMessage};
 use crate::failure::{classify, Failure};
 use crate::kinesis::ShardReader;
 use crate::sns::Alerter;
@@ -37,13 +37,6 @@ pub struct Handled {
     pub key: String,
     pub records: u64,
     pub missing: Option<u64>,
-}
-
-/// What one batch did: the messages SQS must deliver again.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BatchOutcome {
-    /// Message ids of the messages not archived or not alerted, in delivery order.
-    pub failed: Vec<String>,
 }
 
 /// Handles one batch of on-failure messages (sluice's edge type, or an `aws_lambda_events`

@@ -19,5 +19,5 @@ pub mod sns;
 
 pub use config::{Config, ALERT_TOPIC_ARN};
 pub use error::{Error, Result};
-pub use event::QueueBatch;
-pub use handler::{handle, BatchOutcome, Handler};
+pub use event::{BatchOutcome, QueueBatch};
+pub use handler::{handle, Handler};

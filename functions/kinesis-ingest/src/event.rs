@@ -15,8 +15,6 @@ use serde::Deserialize;
 
 use sluice_core::lake::stream::StreamRecord;
 
-use crate::handler::BatchOutcome;
-
 /// Shard name used when `eventID` carries none.
 pub const UNKNOWN_SHARD: &str = "unknown-shard";
 
@@ -65,6 +63,14 @@ impl From<WireEvent> for KinesisBatch {
             .collect();
         KinesisBatch { records }
     }
+}
+
+/// What one batch did: the stream records Lambda must deliver again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Sequence numbers of the stream records with a line in an object that could not be
+    /// written, in batch order: reported to Lambda as batch item failures.
+    pub failed: Vec<String>,
 }
 
 /// The handler's outcome as Lambda's response: one batch item failure per record to deliver

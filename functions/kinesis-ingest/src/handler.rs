@@ -15,7 +15,7 @@ use sluice_core::telemetry::{Metrics, Unit};
 use sluice_core::Result;
 
 use crate::batch::{plan_batch, Zone};
-use crate::event::KinesisBatch;
+use crate::event::{BatchOutcome, KinesisBatch};
 
 /// Name used in metrics and logs.
 pub const FUNCTION: &str = "kinesis-ingest";
@@ -27,14 +27,6 @@ pub struct Handler<'a> {
     pub store: &'a dyn ObjectStore,
     /// Upper bound on concurrent writes (≥ 1).
     pub max_concurrency: usize,
-}
-
-/// What one batch did: the stream records Lambda must deliver again.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BatchOutcome {
-    /// Sequence numbers of the stream records with a line in an object that could not be
-    /// written, in batch order: reported to Lambda as batch item failures.
-    pub failed: Vec<String>,
 }
 
 /// Handles one Kinesis batch (sluice's edge type, or an `aws_lambda_events` `KinesisEvent`).

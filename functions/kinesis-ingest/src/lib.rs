@@ -12,5 +12,5 @@ pub mod handler;
 
 pub use batch::{plan_batch, Plan, PlannedObject, Zone};
 pub use config::Config;
-pub use event::KinesisBatch;
-pub use handler::{handle, BatchOutcome, Handler};
+pub use event::{BatchOutcome, KinesisBatch};
+pub use handler::{handle, Handler};

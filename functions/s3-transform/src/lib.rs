@@ -3,8 +3,9 @@
 //!
 //! [`input`] reads objects (formats, gzip and line caps), [`transform`] types, masks ([`pii`])
 //! and de-duplicates rows, [`parquet_out`] encodes curated files, [`warehouse`] loads
-//! PostgreSQL, [`handler`] orchestrates one S3 notification, [`config`] reads the environment
-//! once at cold start and resolves the secrets; [`event`] is the Lambda edge.
+//! PostgreSQL (spelling its SQL with [`sql`], keeping [`rollup`] tables), [`handler`]
+//! orchestrates one S3 notification, [`config`] reads the environment once at cold start and
+//! resolves the secrets; [`event`] is the Lambda edge.
 
 pub mod config;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod input;
 pub mod parquet_out;
 pub mod pii;
 pub mod rollup;
+pub mod sql;
 pub mod transform;
 pub mod warehouse;
 

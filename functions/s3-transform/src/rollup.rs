@@ -14,8 +14,8 @@ use sluice_core::schema::{micros_to_datetime, Typed};
 use tokio_postgres::Transaction;
 
 use crate::error::TransformError;
+use crate::sql::{ident, pg_type};
 use crate::transform::{Column, Row};
-use crate::warehouse::{ident, pg_type};
 
 /// One rollup resolved to SQL.
 #[derive(Debug, Clone, PartialEq, Eq)]

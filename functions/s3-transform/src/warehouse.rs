@@ -25,6 +25,7 @@ use tokio_postgres::{Client, Transaction};
 
 use crate::error::TransformError;
 use crate::rollup::RollupSql;
+use crate::sql::{ident, pg_type};
 use crate::transform::{Column, Row, KEY_COLUMN, SOURCE_COLUMN, VERSION_COLUMN};
 
 /// What one load did.
@@ -46,23 +47,6 @@ pub trait Warehouse: Send + Sync {
         source: &str,
         rollups: &[RollupSql],
     ) -> Result<LoadStats, TransformError>;
-}
-
-/// The PostgreSQL column type of a schema type.
-pub fn pg_type(ty: FieldType) -> (String, Type) {
-    let (sql, t) = match ty {
-        FieldType::String => ("text", Type::TEXT),
-        FieldType::Int => ("bigint", Type::INT8),
-        FieldType::Float => ("double precision", Type::FLOAT8),
-        FieldType::Bool => ("boolean", Type::BOOL),
-        FieldType::Timestamp => ("timestamptz", Type::TIMESTAMPTZ),
-        FieldType::Date => ("date", Type::DATE),
-        FieldType::Json => ("jsonb", Type::JSONB),
-        FieldType::Decimal { precision, scale } => {
-            return (format!("numeric({precision},{scale})"), Type::NUMERIC)
-        }
-    };
-    (sql.to_string(), t)
 }
 
 /// The name PostgreSQL's `format_type` gives the column type of a schema type.
@@ -108,11 +92,6 @@ fn column_change(existing: &str, ty: FieldType) -> ColumnChange {
     } else {
         ColumnChange::Conflict
     }
-}
-
-/// A quoted SQL identifier.
-pub(crate) fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// PostgreSQL over tokio-postgres, with one connection per container (re-opened after errors).
