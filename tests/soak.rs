@@ -12,7 +12,8 @@
 //!   batch was redelivered after a partial failure (the documented at-least-once raw zone);
 //! - every valid record is in PostgreSQL exactly once, and nothing else is;
 //! - a sample of purchases equals, field by field, what was sent, in curated Parquet read by
-//!   DuckDB and in PostgreSQL.
+//!   DuckDB and in PostgreSQL;
+//! - the declared rollup (`purchases_per_hour`) equals a `GROUP BY` over the loaded table.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -425,6 +426,14 @@ async fn soak_every_record_lands_exactly_once_through_faults() {
         pg_rows += rows.len();
     }
     assert_eq!(pg_rows, valid.len());
+    // The declared rollup equals a GROUP BY after every retry, replay and reordering above.
+    let rollup = sluice_local::values::purchases_rollup_mismatches(&client, &schema)
+        .await
+        .expect("compare the rollup");
+    assert!(
+        rollup.is_empty(),
+        "purchases_per_hour differs from a GROUP BY: {rollup:?}"
+    );
     // By value: sampled purchases as sent, in curated Parquet (read by DuckDB) and PostgreSQL.
     let values = sluice_local::values::check_purchases(
         &direct,
