@@ -16,6 +16,13 @@ fn fields() -> Vec<Field> {
         ("t", FieldType::Timestamp),
         ("d", FieldType::Date),
         ("j", FieldType::Json),
+        (
+            "m",
+            FieldType::Decimal {
+                precision: 12,
+                scale: 2,
+            },
+        ),
     ]
     .into_iter()
     .map(|(n, ty)| Field {
@@ -43,6 +50,10 @@ fuzz_target!(|data: &[u8]| {
                 Typed::Timestamp(i64::MAX),
                 Typed::Date(i32::MIN),
                 Typed::Json("{}".into()),
+                Typed::Decimal {
+                    unscaled: i128::MAX,
+                    scale: 2,
+                },
             ];
             let _ = f.keeps(&nulls);
             let _ = f.keeps(&some);
