@@ -20,12 +20,13 @@
 //! `ts >= "2025-01-01T00:00:00Z"` compares timestamps and `amount > 10` floats. A comparison
 //! with a null (absent) value is false; `is null` tests for it. `<`-style comparisons need an
 //! ordered type (int, float, timestamp, date, string), `starts_with` and `matches` (a regular
-//! expression, linear-time) a string field; `json` fields can only be tested for null.
+//! expression in `regex-lite` syntax, linear-time, ASCII classes only) a string field; `json`
+//! fields can only be tested for null.
 
 use std::cmp::Ordering;
 use std::fmt;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use super::{Field, FieldType};
 use crate::schema::{coerce_str, Typed};
@@ -533,7 +534,7 @@ impl Parser<'_> {
                 if w == "starts_with" {
                     return Ok(Expr::StartsWith { field, prefix: s });
                 }
-                let re = regex::RegexBuilder::new(&s)
+                let re = regex_lite::RegexBuilder::new(&s)
                     .size_limit(1 << 20)
                     .build()
                     .map_err(|e| err(lit_at, format!("invalid regular expression: {e}")))?;

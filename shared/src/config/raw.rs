@@ -109,7 +109,7 @@ pub(super) struct RawFilter {
     pub(super) name: String,
     /// The expression a record must satisfy to be kept, over the dataset's field names:
     /// comparisons (`== != < <= > >=`), `in [..]`, `is null`, `is not null`, `starts_with`,
-    /// `matches` (a regular expression), `and`, `or`, `not` and parentheses, e.g.
+    /// `matches` (a regular expression, regex-lite syntax), `and`, `or`, `not` and parentheses, e.g.
     /// `not (user_id starts_with 'bot-') and duration_ms >= 0`.
     pub(super) keep: String,
 }
