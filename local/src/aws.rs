@@ -16,6 +16,7 @@ pub struct Aws {
     pub glue: aws_sdk_glue::Client,
     pub sns: aws_sdk_sns::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
     pub endpoint: String,
 }
 
@@ -42,6 +43,7 @@ impl Aws {
             glue: aws_sdk_glue::Client::new(&sdk),
             sns: aws_sdk_sns::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             sdk,
             endpoint: endpoint.to_string(),
         }

@@ -6,10 +6,12 @@
 //! one server. [`Pg`] starts throwaway PostgreSQL clusters from the machine's binaries. A
 //! missing venv or PostgreSQL is a test failure with instructions, never a silent skip.
 //! [`readers`] reads outputs back with DuckDB from the venv; [`values`] compares a sample of
-//! what was sent with what the lake and PostgreSQL hold.
+//! what was sent with what the lake and PostgreSQL hold. [`collector`] serves http-collector
+//! on a loopback port as API Gateway would.
 
 pub mod aws;
 pub mod clickstream;
+pub mod collector;
 pub mod events;
 pub mod faults;
 pub mod invoke;

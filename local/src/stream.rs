@@ -1,7 +1,8 @@
 //! Lambda's Kinesis event source mapping, as the demo and the soak drive it: a shard's records
 //! are handed to the function in batches, in order; on batch item failures the shard restarts
 //! from the lowest failed sequence number, on a function error from the batch's first record.
-//! [`drive_shard`] drives records held in memory, [`drain`] every shard of a (moto) stream.
+//! [`drive_shard`] drives records held in memory, [`drain`] every shard of a (moto) stream;
+//! [`read_stream`] reads a stream back whole.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -131,6 +132,25 @@ where
         stats.add(drive_shard(&arn, &records, batch_size, max_retries, &mut invoke).await?);
     }
     Ok(stats)
+}
+
+/// Every record of every shard of `stream`, from the start until caught up (shard by shard).
+pub async fn read_stream(
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+) -> Result<Vec<StreamRecord>> {
+    let desc = kinesis
+        .describe_stream()
+        .stream_name(stream)
+        .send()
+        .await
+        .context("describe stream")?;
+    let desc = desc.stream_description().context("stream description")?;
+    let mut all = Vec::new();
+    for shard in desc.shards() {
+        all.extend(read_shard(kinesis, stream, shard.shard_id()).await?);
+    }
+    Ok(all)
 }
 
 /// Every record of a shard, from its start until caught up.

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{reset, timed, Decision, Shared, MAX_BODY, MAX_HEAD};
+use super::{put_records, reset, timed, Decision, Shared, MAX_BODY, MAX_HEAD};
 
 /// Reads until `\r\n\r\n`; returns the head (including the blank line) and any bytes after it.
 async fn read_head(sock: &mut TcpStream) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
@@ -203,17 +203,50 @@ pub(super) async fn serve_http(s: &Shared, mut client: TcpStream) -> Result<()> 
         Decision::ResetAfter | Decision::Forward => {}
     }
 
+    // Kinesis PutRecords: failed entries are taken out here and put back into the answer.
+    let is_put = header(&head_text, "x-amz-target").is_some_and(|t| t.ends_with(".PutRecords"))
+        && header(&head_text, "transfer-encoding").is_none();
+    let mut body = body;
+    let mut failing: Option<Vec<bool>> = None;
+    if is_put {
+        let n = put_records::entry_count(&body)?;
+        let f = s.failing_entries(n);
+        let failed = f.iter().filter(|x| **x).count();
+        s.stats.put_entries.fetch_add(n as u64, Ordering::Relaxed);
+        s.stats
+            .entry_failures
+            .fetch_add(failed as u64, Ordering::Relaxed);
+        if failed > 0 && failed == n {
+            let answer = put_records::with_failures(None, &f)?;
+            let resp = json_response(&answer);
+            timed("write response", client.write_all(&resp)).await?;
+            let _ = client.shutdown().await;
+            return Ok(());
+        }
+        if failed > 0 {
+            body = put_records::without_failing(&body, &f)?;
+            failing = Some(f);
+        }
+    }
+
     // Forward with `Connection: close` (and without `Expect`), then relay until EOF.
     let mut out = Vec::with_capacity(head_text.len() + body.len() + 32);
     for (i, line) in head_text.trim_end_matches("\r\n").split("\r\n").enumerate() {
         if i > 0 {
             let name = line.split(':').next().unwrap_or("").trim();
-            if name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("expect") {
+            let rewritten = failing.is_some() && name.eq_ignore_ascii_case("content-length");
+            if name.eq_ignore_ascii_case("connection")
+                || name.eq_ignore_ascii_case("expect")
+                || rewritten
+            {
                 continue;
             }
         }
         out.extend_from_slice(line.as_bytes());
         out.extend_from_slice(b"\r\n");
+    }
+    if failing.is_some() {
+        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
     }
     out.extend_from_slice(b"Connection: close\r\n\r\n");
     out.extend_from_slice(&body);
@@ -227,11 +260,40 @@ pub(super) async fn serve_http(s: &Shared, mut client: TcpStream) -> Result<()> 
         reset(client);
         return Ok(());
     }
+    let resp = match &failing {
+        Some(f) => merge_put_answer(resp, f)?,
+        None => resp,
+    };
     // Tell the client this connection ends here, whatever upstream said.
     let resp = force_close(resp);
     timed("write response", client.write_all(&resp)).await?;
     let _ = client.shutdown().await;
     Ok(())
+}
+
+/// A 200 answer of the JSON protocol.
+fn json_response(body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nx-amzn-RequestId: fault\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Upstream's PutRecords answer with the failed entries put back (other statuses as they are).
+fn merge_put_answer(resp: Vec<u8>, failing: &[bool]) -> Result<Vec<u8>> {
+    let i = find(&resp, b"\r\n\r\n").context("upstream answer without a head")?;
+    let head = std::str::from_utf8(&resp[..i]).context("upstream head")?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Ok(resp);
+    }
+    if header(head, "transfer-encoding").is_some() {
+        bail!("chunked PutRecords answers are not rewritten");
+    }
+    let answer = put_records::with_failures(Some(&resp[i + 4..]), failing)?;
+    Ok(json_response(&answer))
 }
 
 /// Makes a response carry `Connection: close` (so the client does not reuse the connection).

@@ -25,6 +25,7 @@ use http::serve_http;
 use tcp::serve_tcp;
 
 mod http;
+mod put_records;
 mod tcp;
 
 /// Largest request or response head accepted.
@@ -50,6 +51,12 @@ pub struct Rates {
     pub max_delay: Duration,
     /// TCP mode: longest life of a connection chosen for `reset_after`.
     pub cut_after: Duration,
+    /// Kinesis PutRecords only: each entry of a request that is forwarded fails with this
+    /// probability, as Kinesis fails single entries of a successful call: the entry is taken out
+    /// of the request before it is forwarded (so it is not written) and put back into the
+    /// answer with an `ErrorCode` (`ProvisionedThroughputExceededException` or
+    /// `InternalFailure`) and a matching `FailedRecordCount`.
+    pub entry_fail: f64,
 }
 
 impl Rates {
@@ -62,6 +69,7 @@ impl Rates {
         delay: 0.0,
         max_delay: Duration::ZERO,
         cut_after: Duration::ZERO,
+        entry_fail: 0.0,
     };
 
     /// Every kind at `each`, delays up to 50 ms.
@@ -74,6 +82,7 @@ impl Rates {
             delay: each,
             max_delay: Duration::from_millis(50),
             cut_after: Duration::from_secs(2),
+            entry_fail: 0.0,
         }
     }
 }
@@ -90,6 +99,10 @@ pub struct FaultStats {
     pub delay: AtomicU64,
     /// Requests that could not be read or relayed (client gone, upstream error).
     pub io_errors: AtomicU64,
+    /// PutRecords entries in requests that were forwarded (failed ones included).
+    pub put_entries: AtomicU64,
+    /// PutRecords entries failed by [`Rates::entry_fail`].
+    pub entry_failures: AtomicU64,
 }
 
 /// A snapshot of [`FaultStats`].
@@ -103,12 +116,19 @@ pub struct FaultCounts {
     pub reset_after: u64,
     pub delay: u64,
     pub io_errors: u64,
+    pub put_entries: u64,
+    pub entry_failures: u64,
 }
 
 impl FaultCounts {
     /// Faults injected (delays included).
     pub fn injected(&self) -> u64 {
-        self.error_500 + self.throttle + self.reset + self.reset_after + self.delay
+        self.error_500
+            + self.throttle
+            + self.reset
+            + self.reset_after
+            + self.delay
+            + self.entry_failures
     }
 }
 
@@ -116,7 +136,7 @@ impl std::fmt::Display for FaultCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "requests {} (forwarded {}), injected: 500 {}, throttle {}, reset {}, reset-after-forward {}, delay {}; io errors {}",
+            "requests {} (forwarded {}), injected: 500 {}, throttle {}, reset {}, reset-after-forward {}, delay {}, PutRecords entries failed {} of {}; io errors {}",
             self.requests,
             self.forwarded,
             self.error_500,
@@ -124,6 +144,8 @@ impl std::fmt::Display for FaultCounts {
             self.reset,
             self.reset_after,
             self.delay,
+            self.entry_failures,
+            self.put_entries,
             self.io_errors
         )
     }
@@ -141,6 +163,8 @@ impl FaultStats {
             reset_after: g(&self.reset_after),
             delay: g(&self.delay),
             io_errors: g(&self.io_errors),
+            put_entries: g(&self.put_entries),
+            entry_failures: g(&self.entry_failures),
         }
     }
 }
@@ -163,8 +187,19 @@ struct Shared {
 }
 
 impl Shared {
+    fn rates(&self) -> Rates {
+        *self.rates.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Which of `n` PutRecords entries fail ([`Rates::entry_fail`]).
+    fn failing_entries(&self, n: usize) -> Vec<bool> {
+        let p = self.rates().entry_fail;
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        (0..n).map(|_| p > 0.0 && rng.f64() < p).collect()
+    }
+
     fn decide(&self) -> Decision {
-        let rates = *self.rates.lock().unwrap_or_else(|p| p.into_inner());
+        let rates = self.rates();
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
         let x = rng.f64();
         let mut acc = 0.0;
