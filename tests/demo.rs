@@ -24,6 +24,11 @@ async fn the_demo_pipeline_reconciles() {
     sum.reconcile().expect("counts reconcile");
     assert_eq!(sum.produced, 600);
     assert!(
+        sum.via_http >= 100,
+        "a fifth arrives over HTTP: {}",
+        sum.via_http
+    );
+    assert!(
         sum.quarantine_ingest > 0,
         "malformed events are quarantined"
     );

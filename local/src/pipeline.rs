@@ -33,6 +33,8 @@ pub use crate::summary::{Summary, TableSummary, ZoneSummary};
 use crate::{Aws, Pg};
 
 const PUT_RECORDS_MAX: usize = 500;
+/// The demo producers' API key for http-collector.
+const DEMO_API_KEY: &str = "sluice-demo-api-key-000000";
 
 /// The drill's deliberately conflicting curated file (its `amount` is a string), in the
 /// partition of 2023-11-14T22.
@@ -75,12 +77,63 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
     let now = chrono::Utc::now().timestamp();
     let events = generate(opts.events, now, opts.bad_per_mille, opts.seed);
     sum.produced_valid = events.iter().filter(|e| e.valid).count();
-    let pb = bar(opts, events.len() as u64, "PutRecords");
+    // In every chunk, the well-formed events of the first fifth go through http-collector
+    // over real HTTP (gzip NDJSON), as apps and partners send them; the rest, the malformed
+    // events included, are put with PutRecords by SDK producers.
+    let secret = crate::collector::create_keys_secret(
+        aws,
+        &crate::unique("sluice-demo-keys"),
+        &serde_json::json!({ "api_key": DEMO_API_KEY }),
+    )
+    .await?;
+    let api = crate::collector::serve(
+        crate::collector::handler(
+            aws,
+            crate::collector::local_config(STREAM, &secret, Some("user_id")),
+        )
+        .await?,
+    )
+    .await?;
+    let pb = bar(opts, events.len() as u64, "PutRecords / HTTP");
     for chunk in events.chunks(PUT_RECORDS_MAX) {
-        put_records(aws, chunk).await?;
+        let fifth = chunk.len().div_ceil(5);
+        let (http, sdk): (Vec<_>, Vec<_>) = chunk
+            .iter()
+            .cloned()
+            .enumerate()
+            .partition(|(i, e)| *i < fifth && e.valid);
+        let http: Vec<_> = http.into_iter().map(|(_, e)| e).collect();
+        let sdk: Vec<_> = sdk.into_iter().map(|(_, e)| e).collect();
+        if !http.is_empty() {
+            let mut body = Vec::new();
+            for e in &http {
+                body.extend_from_slice(&e.data);
+                body.push(b'\n');
+            }
+            let gz = sluice_core::ndjson::gzip(&body, 6)?;
+            let headers = [
+                ("x-api-key", DEMO_API_KEY),
+                ("content-type", "application/x-ndjson"),
+                ("content-encoding", "gzip"),
+            ];
+            let r = crate::collector::post(api.addr, "/v1/events", &headers, gz).await?;
+            let want = serde_json::json!({ "accepted": http.len() });
+            if r.status != 200 || r.json() != want {
+                bail!(
+                    "http-collector answered {} {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                );
+            }
+            sum.via_http += http.len();
+        }
+        if !sdk.is_empty() {
+            put_records(aws, &sdk).await?;
+        }
         pb.inc(chunk.len() as u64);
     }
     pb.finish();
+    drop(api);
 
     // kinesis-ingest, from every shard.
     let store = S3Store::new(aws.s3.clone(), BUCKET);

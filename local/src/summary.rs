@@ -31,6 +31,8 @@ pub struct TableSummary {
 pub struct Summary {
     pub produced: usize,
     pub produced_valid: usize,
+    /// Well-formed events sent through http-collector over HTTP (the rest with PutRecords).
+    pub via_http: usize,
     pub ingest_batches: usize,
     pub ingest_retries: usize,
     pub raw: ZoneSummary,

@@ -78,9 +78,10 @@ fn zone_line(name: &str, z: &ZoneSummary) {
 fn print_summary(s: &Summary, cfg: &PipelineConfig) {
     println!("\nrecords");
     println!(
-        "  produced                 {:>8}  ({} malformed)",
+        "  produced                 {:>8}  ({} malformed; {} sent over HTTP through http-collector)",
         s.produced,
-        s.produced - s.produced_valid
+        s.produced - s.produced_valid,
+        s.via_http
     );
     println!("  raw zone                 {:>8}", s.raw.records);
     println!("  quarantined at ingest    {:>8}", s.quarantine_ingest);
