@@ -118,17 +118,10 @@ where
     F: FnMut(KinesisBatch) -> Fut,
     Fut: Future<Output = Result<BatchOutcome>>,
 {
-    let desc = kinesis
-        .describe_stream()
-        .stream_name(stream)
-        .send()
-        .await
-        .context("describe stream")?;
-    let desc = desc.stream_description().context("stream description")?;
-    let arn = desc.stream_arn().to_string();
+    let (arn, shards) = shards(kinesis, stream).await?;
     let mut stats = DriveStats::default();
-    for shard in desc.shards() {
-        let records = read_shard(kinesis, stream, shard.shard_id()).await?;
+    for shard in shards {
+        let records = read_shard(kinesis, stream, &shard).await?;
         stats.add(drive_shard(&arn, &records, batch_size, max_retries, &mut invoke).await?);
     }
     Ok(stats)
@@ -139,6 +132,16 @@ pub async fn read_stream(
     kinesis: &aws_sdk_kinesis::Client,
     stream: &str,
 ) -> Result<Vec<StreamRecord>> {
+    let (_, shards) = shards(kinesis, stream).await?;
+    let mut all = Vec::new();
+    for shard in shards {
+        all.extend(read_shard(kinesis, stream, &shard).await?);
+    }
+    Ok(all)
+}
+
+/// The stream's ARN and shard ids.
+async fn shards(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> Result<(String, Vec<String>)> {
     let desc = kinesis
         .describe_stream()
         .stream_name(stream)
@@ -146,11 +149,12 @@ pub async fn read_stream(
         .await
         .context("describe stream")?;
     let desc = desc.stream_description().context("stream description")?;
-    let mut all = Vec::new();
-    for shard in desc.shards() {
-        all.extend(read_shard(kinesis, stream, shard.shard_id()).await?);
-    }
-    Ok(all)
+    let ids = desc
+        .shards()
+        .iter()
+        .map(|s| s.shard_id().to_string())
+        .collect();
+    Ok((desc.stream_arn().to_string(), ids))
 }
 
 /// Every record of a shard, from its start until caught up.
