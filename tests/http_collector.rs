@@ -509,3 +509,39 @@ async fn a_rotated_key_takes_effect_without_a_cold_start() {
     assert_eq!(r.status, 200);
     assert_eq!(s.count().await, 2);
 }
+
+#[tokio::test]
+async fn the_sample_events_are_what_api_gateway_sends_and_are_written() {
+    let direct = Aws::local().await;
+    let stream = unique("collector-samples");
+    direct
+        .kinesis
+        .create_stream()
+        .stream_name(&stream)
+        .shard_count(1)
+        .send()
+        .await
+        .expect("create stream");
+    let secret = create_keys_secret(
+        &direct,
+        &unique("collector-keys"),
+        &json!({ "api_key": "sluice-local-api-key-0001" }),
+    )
+    .await
+    .expect("secret");
+    let h = handler(&direct, local_config(&stream, &secret, None))
+        .await
+        .expect("handler");
+    for (name, status, written) in [("http-events.json", 200, 2), ("http-firehose.json", 200, 4)] {
+        let event: aws_lambda_events::apigw::ApiGatewayV2httpRequest =
+            serde_json::from_value(sluice_local::events::sample(name)).expect(name);
+        let req = http_collector::event::request_of(event).expect(name);
+        let resp = h.handle(&req, None).await;
+        assert_eq!(resp.status, status, "{name}: {}", resp.body);
+        let n = read_stream(&direct.kinesis, &stream)
+            .await
+            .expect("read")
+            .len();
+        assert_eq!(n, written, "{name}");
+    }
+}
