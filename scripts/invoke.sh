@@ -6,8 +6,8 @@ set -euo pipefail
 fn="${1:?usage: invoke.sh FUNCTION EVENT_FILE}"
 event="${2:?usage: invoke.sh FUNCTION EVENT_FILE}"
 case "$fn" in
-  kinesis-ingest|s3-transform|glue-catalog|failure-notifier) ;;
-  *) echo "unknown function $fn (kinesis-ingest, s3-transform, glue-catalog, failure-notifier)" >&2; exit 2 ;;
+  kinesis-ingest|s3-transform|glue-catalog|failure-notifier|http-collector) ;;
+  *) echo "unknown function $fn (kinesis-ingest, s3-transform, glue-catalog, failure-notifier, http-collector)" >&2; exit 2 ;;
 esac
 [ -f "$event" ] || { echo "no such event file: $event" >&2; exit 2; }
 command -v cargo-lambda >/dev/null || { echo "cargo-lambda is not on PATH (make invoke installs it)" >&2; exit 2; }

@@ -2,7 +2,7 @@
 //!
 //! Starts moto server and a throwaway PostgreSQL cluster on free loopback ports, creates what
 //! the sample events in `events/` refer to (bucket `sluice-data`, stream `sluice-events`, the
-//! Glue database, the alert topic), seeds the bucket by running the samples through
+//! Glue database, the alert topic, the collector's keys secret), seeds the bucket by running the samples through
 //! kinesis-ingest and s3-transform (so the S3 events name objects that exist), writes the
 //! environment the functions need to ENV_FILE (`export NAME=value` lines), and keeps
 //! everything running until its standard input closes or it is interrupted.
@@ -21,6 +21,8 @@ use sluice_local::{workspace_root, Aws, Pg};
 const BUCKET: &str = "sluice-data";
 const STREAM: &str = "sluice-events";
 const HMAC_KEY: &str = "sluice-local-hmac-key-0001";
+/// The API key the collector's sample events carry.
+const COLLECTOR_API_KEY: &str = "sluice-local-api-key-0001";
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -105,6 +107,13 @@ async fn main() -> Result<()> {
         s3_transform::handle(&transform, input).await?;
     }
 
+    let keys = sluice_local::collector::create_keys_secret(
+        &aws,
+        "sluice-collector-keys",
+        &serde_json::json!({ "api_key": COLLECTOR_API_KEY }),
+    )
+    .await?;
+
     let env = [
         ("AWS_ENDPOINT_URL", aws.endpoint.clone()),
         ("AWS_ACCESS_KEY_ID", "test".into()),
@@ -115,6 +124,8 @@ async fn main() -> Result<()> {
         ("DATABASE_URL", pg.url.clone()),
         ("SLUICE_DB_TLS", "disable".into()),
         ("SLUICE_HMAC_KEY", HMAC_KEY.into()),
+        (http_collector::config::STREAM, STREAM.into()),
+        (http_collector::config::KEYS_SECRET, keys),
         (
             failure_notifier::ALERT_TOPIC_ARN,
             topic.topic_arn().unwrap_or_default().to_string(),
