@@ -51,24 +51,31 @@ impl Stack {
 
 /// A stream of two shards, a keys secret, the collector on loopback (behind a fault proxy in
 /// front of moto when `rates` is given).
-async fn stack(rates: Option<Rates>, tweak: impl FnOnce(&mut Config)) -> Stack {
-    let direct = Aws::local().await;
+/// A stream of `shards` shards and a keys secret holding `keys`.
+async fn stream_and_secret(direct: &Aws, shards: i32, keys: Value) -> (String, String) {
     let stream = unique("collector");
     direct
         .kinesis
         .create_stream()
         .stream_name(&stream)
-        .shard_count(2)
+        .shard_count(shards)
         .send()
         .await
         .expect("create stream");
-    let secret = create_keys_secret(
+    let secret = create_keys_secret(direct, &unique("collector-keys"), &keys)
+        .await
+        .expect("secret");
+    (stream, secret)
+}
+
+async fn stack(rates: Option<Rates>, tweak: impl FnOnce(&mut Config)) -> Stack {
+    let direct = Aws::local().await;
+    let (stream, secret) = stream_and_secret(
         &direct,
-        &unique("collector-keys"),
-        &json!({ "api_key": KEY, "partner-a": PARTNER_KEY }),
+        2,
+        json!({ "api_key": KEY, "partner-a": PARTNER_KEY }),
     )
-    .await
-    .expect("secret");
+    .await;
     let proxy = match rates {
         Some(r) => Some(
             FaultProxy::http(&moto().endpoint, r, 16)
@@ -513,22 +520,12 @@ async fn a_rotated_key_takes_effect_without_a_cold_start() {
 #[tokio::test]
 async fn the_sample_events_are_what_api_gateway_sends_and_are_written() {
     let direct = Aws::local().await;
-    let stream = unique("collector-samples");
-    direct
-        .kinesis
-        .create_stream()
-        .stream_name(&stream)
-        .shard_count(1)
-        .send()
-        .await
-        .expect("create stream");
-    let secret = create_keys_secret(
+    let (stream, secret) = stream_and_secret(
         &direct,
-        &unique("collector-keys"),
-        &json!({ "api_key": "sluice-local-api-key-0001" }),
+        1,
+        json!({ "api_key": "sluice-local-api-key-0001" }),
     )
-    .await
-    .expect("secret");
+    .await;
     let h = handler(&direct, local_config(&stream, &secret, None))
         .await
         .expect("handler");
