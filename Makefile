@@ -55,7 +55,7 @@ INFRA_VENV := infra/.venv
 INFRA_STAMP := $(INFRA_VENV)/.installed
 CDK_DIR := infra/cdk
 CDK_STAMP := $(CDK_DIR)/node_modules/.installed
-LAMBDA_FUNCTIONS := kinesis-ingest s3-transform glue-catalog failure-notifier
+LAMBDA_FUNCTIONS := kinesis-ingest s3-transform glue-catalog failure-notifier http-collector
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 # cargo-lambda finds zig only when its venv's bin/ comes first on PATH.
 INFRA_ENV := PATH="$(CURDIR)/$(INFRA_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 CDK_DISABLE_VERSION_CHECK=1
@@ -72,7 +72,7 @@ $(CDK_STAMP): $(CDK_DIR)/package.json $(CDK_DIR)/package-lock.json
 	cd $(CDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(CDK_STAMP)
 
-## build: release arm64 zips of the four functions in target/lambda/<fn>/bootstrap.zip.
+## build: release arm64 zips of the five functions in target/lambda/<fn>/bootstrap.zip.
 ## Each function is built from its own crate directory with `--bin <fn>`, exactly as `sam build`
 ## (BuildMethod: rust-cargolambda) does, so cargo resolves the same features and `sam build`
 ## afterwards reuses these artifacts instead of compiling again.
@@ -108,7 +108,7 @@ infra-lint: $(INFRA_STAMP) $(CDK_STAMP)
 infra-test: infra-lint build
 	@start=$$SECONDS; cd infra/sam && $(INFRA_ENV) sam build --template-file template.yaml --build-dir .aws-sam/build && \
 	  echo "sam build: $$((SECONDS - start)) s (reusing the release build in target/)" && \
-	  for fn in KinesisIngestFunction S3TransformFunction GlueCatalogFunction FailureNotifierFunction; do \
+	  for fn in KinesisIngestFunction S3TransformFunction GlueCatalogFunction FailureNotifierFunction HttpCollectorFunction; do \
 	    test -x .aws-sam/build/$$fn/bootstrap || { echo "sam build left no $$fn/bootstrap"; exit 1; }; done
 	cd $(CDK_DIR) && $(INFRA_ENV) npx cdk synth --quiet
 	@echo "infra-test: ok"

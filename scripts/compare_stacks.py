@@ -13,6 +13,10 @@ to what the functions see and how they are driven, and compared:
 - async invoke configs: retries, event age, on-failure destination kind;
 - S3 notifications: event + prefix -> function;
 - alarms: namespace/metric/statistic/period/threshold/dimensions;
+- HTTP APIs: routes -> function (integration type, payload format, timeout, whether an
+  authorizer is attached; SAM's OpenAPI body vs CDK's Route/Integration resources), CORS, and
+  each stage's name, auto-deploy, default-route throttling and access log (destination kind and
+  the JSON format's fields);
 - the set of resource types (minus CDK bookkeeping).
 
 Needs aws-sam-translator (installed with aws-sam-cli in infra/.venv). Exits 1 on a difference.
@@ -46,8 +50,12 @@ def load_sam(path: str) -> dict:
         def load(self) -> dict:
             return {}
 
+    # CloudFormation hands the transform a CommaDelimitedList as a list; left to itself, the
+    # translator would substitute the default string where SAM resolves parameters (CORS origins).
+    lists = {name: p["Default"].split(",") for name, p in template.get("Parameters", {}).items()
+             if p.get("Type") == "CommaDelimitedList" and isinstance(p.get("Default"), str)}
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    out = transform(template, {}, _NoManagedPolicies())
+    out = transform(template, lists, _NoManagedPolicies())
     out.setdefault("Parameters", original.get("Parameters", {}))
     out.setdefault("Conditions", original.get("Conditions", {}))
     return out
@@ -65,6 +73,8 @@ class Resolver:
                 if p.get("Type") == "Number":
                     d = float(d)
                     d = int(d) if d.is_integer() else d
+                elif p.get("Type") == "CommaDelimitedList" and isinstance(d, str):
+                    d = d.split(",")
                 self.params[name] = d
         self.conditions = template.get("Conditions", {})
 
@@ -98,7 +108,11 @@ class Resolver:
                 return any(self.value(i) for i in a)
             if k == "Fn::Join":
                 sep, parts = a
-                return normalize(sep.join(str(self.value(p)) for p in parts))
+                # The parts may be one reference to a list (e.g. a CommaDelimitedList parameter).
+                items = [self.value(p) for p in parts] if isinstance(parts, list) else self.value(parts)
+                if not isinstance(items, list):
+                    return NON_LITERAL
+                return normalize(sep.join(str(i) for i in items))
             if k == "Fn::Sub":
                 text = a if isinstance(a, str) else a[0]
 
@@ -220,7 +234,12 @@ def summarize(t: dict) -> dict:
             alarms.append((p.get("Namespace"), p.get("MetricName"), p.get("Statistic"), p.get("Period"),
                            p.get("Threshold"), p.get("EvaluationPeriods"), p.get("ComparisonOperator"), dims))
 
-    ignore_types = {"AWS::CDK::Metadata", "AWS::IAM::Policy", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
+    http_apis = summarize_http_apis(active, r, fn_names, kind_of)
+
+    # Routes and integrations are separate resources in CDK and part of the OpenAPI body in SAM:
+    # they are compared in http_apis.
+    ignore_types = {"AWS::CDK::Metadata", "AWS::IAM::Policy", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress",
+                    "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration"}
     types = sorted({v["Type"] for v in active.values()} - ignore_types)
 
     return {
@@ -229,8 +248,105 @@ def summarize(t: dict) -> dict:
         "async_invoke_configs": invoke_configs,
         "s3_notifications": sorted(notifications),
         "alarms": sorted(alarms, key=repr),
+        "http_apis": http_apis,
         "resource_types": types,
     }
+
+
+def summarize_http_apis(active: dict, r: Resolver, fn_names: dict[str, str], kind_of) -> list[dict]:
+    """Each HTTP API as routes -> function, CORS and stages, whichever way it is written."""
+
+    def chosen(v: Any) -> Any:
+        # A top-level Fn::If (SAM wraps conditional operations in one): the branch that applies.
+        while isinstance(v, dict) and set(v) == {"Fn::If"}:
+            cond, yes, no = v["Fn::If"]
+            v = yes if r.condition(cond) else no
+        return None if isinstance(v, dict) and v.get("Ref") == "AWS::NoValue" else v
+
+    def function_of_uri(uri: Any) -> str:
+        # SAM: Fn::Sub ".../functions/${Fn.Arn}/invocations"; CDK: Fn::GetAtt [Fn, Arn].
+        target = ref_target(uri)
+        if target is None and isinstance(uri, dict) and "Fn::Sub" in uri:
+            text = uri["Fn::Sub"] if isinstance(uri["Fn::Sub"], str) else uri["Fn::Sub"][0]
+            m = re.search(r"/functions/\$\{([A-Za-z0-9]+)\.Arn\}/invocations", text)
+            target = m.group(1) if m else None
+        return fn_names.get(target, f"?{json.dumps(uri)}")
+
+    def cors_of(v: Any) -> dict | None:
+        v = r.value(chosen(v))
+        if not v:
+            return None
+        out = {}
+        for k, x in v.items():
+            out[k[0].lower() + k[1:]] = sorted(map(str, x)) if isinstance(x, list) else x
+        return out
+
+    def access_log_of(settings: dict | None) -> dict | None:
+        if not settings:
+            return None
+        fmt = r.value(settings.get("Format"))
+        try:
+            fields = json.loads(fmt)
+        except (TypeError, ValueError):
+            fields = {"<not JSON>": fmt}
+        return {"Destination": kind_of(settings.get("DestinationArn")), "Format": fields}
+
+    apis = []
+    for lid, v in active.items():
+        if v["Type"] != "AWS::ApiGatewayV2::Api":
+            continue
+        raw = v["Properties"]
+        if r.value(raw.get("ProtocolType", "HTTP")) != "HTTP":
+            continue
+        routes = {}
+        body = raw.get("Body") or {}
+        for path, methods in (body.get("paths") or {}).items():
+            for method, op in (chosen(methods) or {}).items():
+                op = chosen(op)
+                if not isinstance(op, dict):
+                    continue
+                integ = op.get("x-amazon-apigateway-integration", {})
+                routes[f"{method.upper()} {path}"] = {
+                    "Function": function_of_uri(integ.get("uri")),
+                    "IntegrationType": str(r.value(integ.get("type"))).upper(),
+                    "PayloadFormatVersion": r.value(integ.get("payloadFormatVersion")),
+                    "TimeoutInMillis": r.value(integ.get("timeoutInMillis")),
+                    "Authorized": bool(op.get("security") or body.get("security")),
+                }
+        integrations = {k: x for k, x in active.items() if x["Type"] == "AWS::ApiGatewayV2::Integration"}
+        for x in active.values():
+            if x["Type"] == "AWS::ApiGatewayV2::Route" and ref_target(x["Properties"].get("ApiId")) == lid:
+                rp = x["Properties"]
+                target = rp.get("Target", {})
+                parts = target.get("Fn::Join", ["", []])[1] if isinstance(target, dict) else []
+                integ_ids = [ref_target(p) for p in parts if ref_target(p) in integrations]
+                integ = integrations[integ_ids[0]]["Properties"] if integ_ids else {}
+                auth = r.value(rp.get("AuthorizationType", "NONE"))
+                routes[r.value(rp["RouteKey"])] = {
+                    "Function": function_of_uri(integ.get("IntegrationUri")),
+                    "IntegrationType": str(r.value(integ.get("IntegrationType"))).upper(),
+                    "PayloadFormatVersion": r.value(integ.get("PayloadFormatVersion")),
+                    "TimeoutInMillis": r.value(integ.get("TimeoutInMillis")),
+                    "Authorized": auth not in (None, "NONE"),
+                }
+        stages = []
+        for x in active.values():
+            if x["Type"] == "AWS::ApiGatewayV2::Stage" and ref_target(x["Properties"].get("ApiId")) == lid:
+                sp = x["Properties"]
+                throttling = r.value(sp.get("DefaultRouteSettings") or {})
+                stages.append({
+                    "StageName": r.value(sp.get("StageName")),
+                    "AutoDeploy": bool(r.value(sp.get("AutoDeploy", False))),
+                    "ThrottlingRateLimit": throttling.get("ThrottlingRateLimit"),
+                    "ThrottlingBurstLimit": throttling.get("ThrottlingBurstLimit"),
+                    "AccessLog": access_log_of(sp.get("AccessLogSettings")),
+                })
+        apis.append({
+            "Routes": routes,
+            "Cors": cors_of(body.get("x-amazon-apigateway-cors")) if body else cors_of(raw.get("CorsConfiguration")),
+            "Stages": sorted(stages, key=lambda st: str(st["StageName"])),
+        })
+    return sorted(apis, key=lambda a: sorted(a["Routes"]))
 
 
 def diff(a: Any, b: Any, path: str = "") -> list[str]:
@@ -270,7 +386,8 @@ def main(argv: list[str]) -> int:
     n = len(sam["functions"])
     print(f"SAM and CDK agree: {n} functions ({', '.join(sorted(sam['functions']))}), "
           f"{len(sam['event_source_mappings'])} event source mappings, {len(sam['async_invoke_configs'])} async invoke configs, "
-          f"{len(sam['s3_notifications'])} S3 notifications, {len(sam['alarms'])} alarms, {len(sam['resource_types'])} resource types")
+          f"{len(sam['s3_notifications'])} S3 notifications, {len(sam['alarms'])} alarms, "
+          f"{sum(len(a['Routes']) for a in sam['http_apis'])} HTTP API routes, {len(sam['resource_types'])} resource types")
     return 0
 
 

@@ -20,6 +20,16 @@ export interface SluiceSettings {
   readonly ingestMaximumRetryAttempts: number;
   readonly ingestMaximumRecordAgeSeconds: number;
   readonly ingestMaxConcurrency: number;
+  /** http-collector's partition-key field path; empty = a hash of the record. */
+  readonly collectorPartitionKey: string;
+  /** Largest request body http-collector accepts, in bytes (1024..6291456). */
+  readonly collectorMaxBodyBytes: number;
+  /** Collector API stage throttling: steady-state requests per second. */
+  readonly collectorRateLimit: number;
+  /** Collector API stage throttling: burst above the rate. */
+  readonly collectorBurstLimit: number;
+  /** Origins allowed by CORS on the collector API; empty = no CORS configuration. */
+  readonly collectorCorsOrigins: string[];
   /** Empty: `sluice-<account>-<region>-<stack id suffix>`. */
   readonly dataBucketName: string;
   readonly rawExpirationDays: number;
@@ -60,6 +70,11 @@ export const DEFAULTS: SluiceSettings = {
   ingestMaximumRetryAttempts: 5,
   ingestMaximumRecordAgeSeconds: 21600,
   ingestMaxConcurrency: 8,
+  collectorPartitionKey: '',
+  collectorMaxBodyBytes: 6291456,
+  collectorRateLimit: 500,
+  collectorBurstLimit: 1000,
+  collectorCorsOrigins: [],
   dataBucketName: '',
   rawExpirationDays: 365,
   quarantineExpirationDays: 90,
@@ -131,6 +146,12 @@ export function validate(s: SluiceSettings): void {
   between('ingestMaximumRetryAttempts', s.ingestMaximumRetryAttempts, 0, 10000);
   between('ingestMaximumRecordAgeSeconds', s.ingestMaximumRecordAgeSeconds, 60, 604800);
   between('ingestMaxConcurrency', s.ingestMaxConcurrency, 1, 64);
+  between('collectorMaxBodyBytes', s.collectorMaxBodyBytes, 1024, 6291456);
+  if (!(s.collectorRateLimit >= 1)) throw new Error(`sluice:collectorRateLimit must be at least 1 request/s, got ${s.collectorRateLimit}`);
+  if (!Number.isInteger(s.collectorBurstLimit) || s.collectorBurstLimit < 1) throw new Error(`sluice:collectorBurstLimit must be an integer of at least 1, got ${s.collectorBurstLimit}`);
+  for (const o of s.collectorCorsOrigins) {
+    if (!/^(https?:\/\/[^/\s]+|\*)$/.test(o)) throw new Error(`sluice:collectorCorsOrigins: ${o} is not an origin (scheme://host[:port], or *)`);
+  }
   between('asyncMaximumRetryAttempts', s.asyncMaximumRetryAttempts, 0, 2);
   between('asyncMaximumEventAgeSeconds', s.asyncMaximumEventAgeSeconds, 60, 21600);
   if (!/^[a-z][a-z0-9_]{0,254}$/.test(s.glueDatabaseName)) throw new Error('sluice:glueDatabaseName must match [a-z][a-z0-9_]*');

@@ -4,6 +4,7 @@
  *   Kinesis ─► kinesis-ingest ─► s3 raw/ ─► s3-transform ─► s3 curated/ + PostgreSQL
  *                                                  curated/ ─► glue-catalog ─► Glue
  *   every failure path ─► one SQS queue ─► failure-notifier ─► s3 dead-letter/ + SNS
+ *   HTTP API (POST /v1/events, /v1/firehose) ─► http-collector ─► Kinesis PutRecords
  *
  * Function code comes from `make build` (`target/lambda/<fn>/bootstrap.zip`): one release
  * build serves `sam build`, `cdk deploy` and the zips, instead of a second cargo-lambda
@@ -12,6 +13,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, StackProps, Tags, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -33,8 +37,8 @@ import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import { Construct, IConstruct } from 'constructs';
 import { SluiceSettings } from './settings';
 
-/** The four Lambda functions; binary name = crate name = directory under functions/. */
-export const FUNCTIONS = ['kinesis-ingest', 's3-transform', 'glue-catalog', 'failure-notifier'] as const;
+/** The Lambda functions; binary name = crate name = directory under functions/. */
+export const FUNCTIONS = ['kinesis-ingest', 's3-transform', 'glue-catalog', 'failure-notifier', 'http-collector'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 export interface SluiceStackProps extends StackProps {
@@ -42,6 +46,27 @@ export interface SluiceStackProps extends StackProps {
   /** Code for a function; default: `<settings.assetDir>/<name>/bootstrap.zip`. */
   readonly code?: (name: FunctionName) => lambda.Code;
 }
+
+/** The collector API's access log line (JSON); the SAM template's AccessLogSettings.Format is the same. */
+export const COLLECTOR_ACCESS_LOG_FORMAT: Record<string, string> = {
+  requestId: '$context.requestId',
+  ip: '$context.identity.sourceIp',
+  requestTime: '$context.requestTime',
+  httpMethod: '$context.httpMethod',
+  routeKey: '$context.routeKey',
+  status: '$context.status',
+  protocol: '$context.protocol',
+  responseLength: '$context.responseLength',
+  userAgent: '$context.identity.userAgent',
+  errorMessage: '$context.error.message',
+  integrationErrorMessage: '$context.integrationErrorMessage',
+  integrationStatus: '$context.integrationStatus',
+  integrationLatency: '$context.integrationLatency',
+  responseLatency: '$context.responseLatency',
+};
+
+/** The collector API's routes (all to http-collector, payload format 2.0). */
+export const COLLECTOR_ROUTES = ['/v1/events', '/v1/firehose'] as const;
 
 /** Records a cdk-nag acknowledgement; every one carries its reason here in the code. */
 function acknowledge(scope: IConstruct, id: string, reason: string): void {
@@ -358,6 +383,64 @@ export class SluiceStack extends Stack {
       'Publishing to the KMS-encrypted alert topic needs GenerateDataKey* (added by topic.grantPublish); the statement is scoped to the alert key alone.');
     notifier.addEventSource(new sources.SqsEventSource(failureQueue, { batchSize: 10, reportBatchItemFailures: true }));
 
+    // http-collector: the HTTP front door. API keys live in one secret, a JSON object of producer
+    // name -> key; the generated entry is named api_key because that is what Firehose's own
+    // Secrets Manager integration reads, so one secret serves a Firehose stream and the function.
+    const keysSecret = new secretsmanager.Secret(this, 'CollectorKeysSecret', {
+      secretName: `/sluice/${Aws.STACK_NAME}/collector-keys`,
+      description: 'sluice http-collector API keys (JSON object of producer name -> key; read by http-collector)',
+      generateSecretString: { secretStringTemplate: '{}', generateStringKey: 'api_key', passwordLength: 40, excludePunctuation: true },
+    });
+    acknowledge(keysSecret, 'AwsSolutions-SMG4',
+      'API keys are rotated by hand without downtime: add a new entry, move the producer (or the Firehose access key) to it, delete the old entry; http-collector re-reads the secret within SLUICE_COLLECTOR_KEYS_TTL_SECS (300 s). A rotation Lambda cannot move producers.');
+    const collector = makeFunction('http-collector', 'HttpCollectorFunction',
+      'HTTP API (JSON/NDJSON events, Firehose HTTP deliveries) -> Kinesis PutRecords', 256, 15,
+      {
+        SLUICE_COLLECTOR_STREAM: stream.streamName,
+        SLUICE_COLLECTOR_KEYS_SECRET: keysSecret.secretArn,
+        SLUICE_COLLECTOR_PARTITION_KEY: s.collectorPartitionKey, // empty = a hash of the record
+        SLUICE_COLLECTOR_MAX_BODY_BYTES: String(s.collectorMaxBodyBytes),
+        SLUICE_COLLECTOR_DEADLINE_MS: '10000', // below the timeout and the integration timeout
+        SLUICE_COLLECTOR_KEYS_TTL_SECS: '300', // a key change takes effect within this
+      });
+    // The stream uses the AWS-managed key alias/aws/kinesis: the writer needs no kms: permission.
+    collector.addToRolePolicy(new iam.PolicyStatement({ sid: 'WriteStream', actions: ['kinesis:PutRecords'], resources: [stream.streamArn] }));
+    collector.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadKeys', actions: ['secretsmanager:GetSecretValue'], resources: [keysSecret.secretArn] }));
+
+    const accessLogGroup = new logs.LogGroup(this, 'CollectorAccessLogGroup', {
+      logGroupName: `/sluice/${Aws.STACK_NAME}/http-collector-access`,
+      retention: s.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const api = new apigwv2.HttpApi(this, 'CollectorApi', {
+      apiName: Aws.STACK_NAME,
+      description: 'sluice http-collector (POST /v1/events, POST /v1/firehose)',
+      createDefaultStage: false, // added below with throttling and access logs
+      corsPreflight: s.collectorCorsOrigins.length > 0 ? {
+        allowOrigins: s.collectorCorsOrigins,
+        allowMethods: [apigwv2.CorsHttpMethod.POST],
+        allowHeaders: ['content-type', 'content-encoding', 'authorization', 'x-api-key'],
+        maxAge: Duration.seconds(600),
+      } : undefined,
+    });
+    api.addStage('DefaultStage', {
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: s.collectorRateLimit, burstLimit: s.collectorBurstLimit },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogGroup),
+        format: AccessLogFormat.custom(JSON.stringify(COLLECTOR_ACCESS_LOG_FORMAT)),
+      },
+    });
+    const collectorIntegration = new HttpLambdaIntegration('CollectorIntegration', collector, {
+      payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+      timeout: Duration.seconds(15), // >= SLUICE_COLLECTOR_DEADLINE_MS
+    });
+    for (const route of COLLECTOR_ROUTES) api.addRoutes({ path: route, methods: [apigwv2.HttpMethod.POST], integration: collectorIntegration });
+    // No API Gateway authorizer on the routes (cdk-nag's COG4 covers REST methods only, so APIG4 is the finding).
+    acknowledge(api, 'AwsSolutions-APIG4',
+      'API keys are verified by the function against Secrets Manager in constant time; Firehose HTTP delivery can only send a static access-key header.');
+
     // Object prefixes in IAM statements: one acknowledgement per role, per prefix it uses.
     const prefixReason = 'Object-level actions on one zone prefix of the pipeline bucket (object keys are data-dependent); no bucket-wide or cross-bucket access.';
     // cdk-nag names a finding by the flattened resource, e.g. arn:<AWS::Partition>:s3:::<name>/raw/*
@@ -398,7 +481,7 @@ export class SluiceStack extends Stack {
     }
     cfnBucket.notificationConfiguration = { lambdaConfigurations: notifications };
 
-    this.functions = { 'kinesis-ingest': ingest, 's3-transform': transform, 'glue-catalog': catalog, 'failure-notifier': notifier };
+    this.functions = { 'kinesis-ingest': ingest, 's3-transform': transform, 'glue-catalog': catalog, 'failure-notifier': notifier, 'http-collector': collector };
 
     // ------------------------------------------------------------ alarms and dashboard
     const alarmAction = new cwActions.SnsAction(alertTopic);
@@ -418,6 +501,9 @@ export class SluiceStack extends Stack {
     alarm('TransformErrorsAlarm', 's3-transform invocations failed', transform.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
     alarm('CatalogErrorsAlarm', 'glue-catalog invocations failed', catalog.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
     alarm('NotifierErrorsAlarm', 'failure-notifier invocations failed', notifier.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
+    alarm('CollectorErrorsAlarm', 'http-collector invocations failed', collector.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
+    alarm('CollectorServerErrorsAlarm', 'the collector API answered 5xx (records not written to Kinesis, or the function failed)',
+      api.metricServerError({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
     alarm('FailureQueueDepthAlarm', 'failed batches or S3 events are waiting in the failure queue',
       failureQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(5) }), 0);
     alarm('FailureDeadLetterDepthAlarm', 'failure-notifier could not handle a failure message (dead-letter queue)',
@@ -428,7 +514,7 @@ export class SluiceStack extends Stack {
     alarm('QuarantinedRecordsAlarm', 'kinesis-ingest is quarantining records (EMF metric sluice/RecordsQuarantined)',
       emf('RecordsQuarantined'), s.quarantinedRecordsAlarmThreshold);
 
-    const fns = [ingest, transform, catalog];
+    const fns = [ingest, transform, catalog, collector];
     new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `${Aws.STACK_NAME}-sluice`,
       widgets: [
@@ -458,6 +544,13 @@ export class SluiceStack extends Stack {
             left: [failureQueue, failureDlq].map((q) => q.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) })),
           }),
         ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'HTTP collector', width: 12,
+            left: [api.metricCount({ statistic: 'Sum' }), api.metricClientError(), api.metricServerError()].map((m) => m.with({ period: Duration.minutes(1) })),
+            right: [api.metricIntegrationLatency({ statistic: 'p99', period: Duration.minutes(1) })],
+          }),
+        ],
       ],
     });
 
@@ -470,5 +563,13 @@ export class SluiceStack extends Stack {
     new CfnOutput(this, 'DatabaseSecretArn', { value: dbSecretArn });
     if (cluster) new CfnOutput(this, 'DatabaseEndpoint', { value: cluster.clusterEndpoint.hostname });
     new CfnOutput(this, 'HmacSecretArn', { value: hmacSecret.secretArn });
+    new CfnOutput(this, 'CollectorUrl', {
+      value: `${api.apiEndpoint}/v1/events`,
+      description: 'http-collector endpoint for JSON/NDJSON events (Firehose HTTP deliveries go to /v1/firehose)',
+    });
+    new CfnOutput(this, 'CollectorKeysSecretArn', {
+      value: keysSecret.secretArn,
+      description: 'Secret holding the collector\'s API keys (producer name -> key; api_key is the one Firehose reads)',
+    });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Assertion tests of the sluice CDK stack (run by `npm test` under `node --test`):
- * functions, event-source settings, notifications, encryption, IAM scoped to named resources,
- * and cdk-nag's AwsSolutions pack with every acknowledgement carrying a reason.
+ * functions, event-source settings, notifications, the collector's HTTP API, encryption, IAM
+ * scoped to named resources, and cdk-nag's AwsSolutions pack with every acknowledgement carrying
+ * a reason.
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
@@ -14,7 +15,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { IConstruct } from 'constructs';
 import { DEFAULTS, settingsFromContext, SluiceSettings } from '../lib/settings';
-import { assetCode, FUNCTIONS, SluiceStack } from '../lib/sluice-stack';
+import { assetCode, COLLECTOR_ACCESS_LOG_FORMAT, FUNCTIONS, SluiceStack } from '../lib/sluice-stack';
 
 /** A stand-in for `make build` output: `<dir>/<fn>/bootstrap.zip` (content is irrelevant to synth). */
 function fakeAssets(): string {
@@ -68,8 +69,9 @@ const arr = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
 const flat = (x: unknown) => JSON.stringify(x);
 
 describe('functions', () => {
-  it('declares exactly the four functions, arm64 on provided.al2023', () => {
-    assert.equal(Object.keys(resources('AWS::Lambda::Function')).length, 4);
+  it('declares exactly the five functions, arm64 on provided.al2023', () => {
+    assert.equal(FUNCTIONS.length, 5);
+    assert.equal(Object.keys(resources('AWS::Lambda::Function')).length, FUNCTIONS.length);
     for (const name of FUNCTIONS) {
       const [, fn] = fnByName(t, name);
       assert.deepEqual(fn.Properties.Architectures, ['arm64']);
@@ -90,6 +92,8 @@ describe('functions', () => {
     assert.equal(env('s3-transform').DATABASE_URL, undefined, 'DATABASE_URL is the local alternative, never set in AWS');
     assert.deepEqual(Object.keys(env('glue-catalog')).sort(), ['RUST_LOG', 'SLUICE_BUCKET', 'SLUICE_CONFIG']);
     assert.deepEqual(Object.keys(env('failure-notifier')).sort(), ['RUST_LOG', 'SLUICE_ALERT_TOPIC_ARN', 'SLUICE_BUCKET']);
+    assert.deepEqual(Object.keys(env('http-collector')).sort(), ['RUST_LOG', 'SLUICE_COLLECTOR_DEADLINE_MS', 'SLUICE_COLLECTOR_KEYS_SECRET',
+      'SLUICE_COLLECTOR_KEYS_TTL_SECS', 'SLUICE_COLLECTOR_MAX_BODY_BYTES', 'SLUICE_COLLECTOR_PARTITION_KEY', 'SLUICE_COLLECTOR_STREAM']);
     // The config object lives under config/, outside raw/ and curated/, so no notification fires for it.
     assert.match(flat(env('kinesis-ingest').SLUICE_CONFIG), /\/config\/pipeline\.toml/);
   });
@@ -162,6 +166,119 @@ describe('event sources', () => {
   });
 });
 
+describe('http collector', () => {
+  const [collectorId, collector] = fnByName(t, 'http-collector');
+  const [apiId, api] = Object.entries(resources('AWS::ApiGatewayV2::Api'))[0];
+  const stages = Object.values(resources('AWS::ApiGatewayV2::Stage'));
+
+  it('is one HTTP API with POST /v1/events and POST /v1/firehose, both proxied to http-collector', () => {
+    t.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    assert.equal(api.Properties.ProtocolType, 'HTTP');
+    const routes = Object.values(resources('AWS::ApiGatewayV2::Route'));
+    assert.deepEqual(routes.map((r) => r.Properties.RouteKey).sort(), ['POST /v1/events', 'POST /v1/firehose']);
+    const integrations = resources('AWS::ApiGatewayV2::Integration');
+    for (const r of routes) {
+      assert.deepEqual(r.Properties.ApiId, { Ref: apiId });
+      const target = r.Properties.Target['Fn::Join'][1];
+      assert.equal(target[0], 'integrations/');
+      const integration = integrations[target[1].Ref];
+      assert.ok(integration, `${r.Properties.RouteKey} targets an integration of this stack`);
+      assert.equal(integration.Properties.IntegrationType, 'AWS_PROXY');
+      assert.deepEqual(integration.Properties.IntegrationUri, { 'Fn::GetAtt': [collectorId, 'Arn'] });
+      assert.equal(integration.Properties.PayloadFormatVersion, '2.0');
+      // The integration must outlast the function's own write deadline.
+      const deadline = Number(collector.Properties.Environment.Variables.SLUICE_COLLECTOR_DEADLINE_MS);
+      assert.ok(integration.Properties.TimeoutInMillis >= deadline, `integration timeout ${integration.Properties.TimeoutInMillis} >= ${deadline}`);
+      assert.ok(collector.Properties.Timeout * 1000 > deadline, 'function timeout above the deadline');
+      // The function checks the API key itself (401/403 before Kinesis): no API Gateway authorizer.
+      assert.equal(r.Properties.AuthorizationType, 'NONE');
+    }
+    t.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
+    // API Gateway may invoke the function, from this API only.
+    const permissions = Object.values(resources('AWS::Lambda::Permission')).filter((p) => p.Properties.Principal === 'apigateway.amazonaws.com');
+    assert.ok(permissions.length > 0);
+    for (const p of permissions) {
+      assert.deepEqual(p.Properties.FunctionName, { 'Fn::GetAtt': [collectorId, 'Arn'] });
+      assert.match(flat(p.Properties.SourceArn), new RegExp(`"Ref":"${apiId}"`));
+    }
+  });
+
+  it('runs the function with its settings and the stream, secret and limits in its environment', () => {
+    const p = collector.Properties;
+    assert.equal(p.MemorySize, 256);
+    assert.equal(p.Timeout, 15);
+    assert.equal(p.VpcConfig, undefined);
+    const env = p.Environment.Variables;
+    assert.deepEqual(env.SLUICE_COLLECTOR_STREAM, { Ref: Object.keys(resources('AWS::Kinesis::Stream'))[0] });
+    const [secretId] = Object.keys(resources('AWS::SecretsManager::Secret')).filter((id) => id.startsWith('CollectorKeysSecret'));
+    assert.deepEqual(env.SLUICE_COLLECTOR_KEYS_SECRET, { Ref: secretId });
+    assert.equal(env.SLUICE_COLLECTOR_PARTITION_KEY, '');
+    assert.equal(env.SLUICE_COLLECTOR_MAX_BODY_BYTES, '6291456');
+    assert.equal(env.SLUICE_COLLECTOR_DEADLINE_MS, '10000');
+    assert.equal(env.SLUICE_COLLECTOR_KEYS_TTL_SECS, '300');
+    const other = fnByName(build({ collectorPartitionKey: 'device.id', collectorMaxBodyBytes: 1048576 }).template, 'http-collector')[1];
+    assert.equal(other.Properties.Environment.Variables.SLUICE_COLLECTOR_PARTITION_KEY, 'device.id');
+    assert.equal(other.Properties.Environment.Variables.SLUICE_COLLECTOR_MAX_BODY_BYTES, '1048576');
+    assert.throws(() => build({ collectorMaxBodyBytes: 6291457 }), /collectorMaxBodyBytes/);
+    assert.throws(() => build({ collectorMaxBodyBytes: 1023 }), /collectorMaxBodyBytes/);
+  });
+
+  it('keeps the API keys in a generated secret whose api_key entry Firehose can read', () => {
+    const [, secret] = Object.entries(resources('AWS::SecretsManager::Secret')).find(([id]) => id.startsWith('CollectorKeysSecret'))!;
+    assert.deepEqual(secret.Properties.GenerateSecretString,
+      { SecretStringTemplate: '{}', GenerateStringKey: 'api_key', PasswordLength: 40, ExcludePunctuation: true });
+    assert.match(flat(secret.Properties.Name), /\/collector-keys/);
+  });
+
+  it('auto-deploys one $default stage, throttled by the settings', () => {
+    assert.equal(stages.length, 1);
+    const stage = stages[0].Properties;
+    assert.deepEqual(stage.ApiId, { Ref: apiId });
+    assert.equal(stage.StageName, '$default');
+    assert.equal(stage.AutoDeploy, true);
+    assert.deepEqual(stage.DefaultRouteSettings, { ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 });
+    const other = build({ collectorRateLimit: 50, collectorBurstLimit: 100 }).template;
+    other.hasResourceProperties('AWS::ApiGatewayV2::Stage', { DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 } });
+    assert.throws(() => build({ collectorBurstLimit: 0 }), /collectorBurstLimit/);
+  });
+
+  it('writes a JSON access log line per request to its own log group', () => {
+    const logSettings = stages[0].Properties.AccessLogSettings;
+    const groupId = logSettings.DestinationArn['Fn::GetAtt'][0];
+    assert.equal(logSettings.DestinationArn['Fn::GetAtt'][1], 'Arn');
+    const group = resources('AWS::Logs::LogGroup')[groupId];
+    assert.ok(group, 'the destination is a log group of this stack');
+    assert.equal(group.Properties.RetentionInDays, DEFAULTS.logRetentionDays);
+    assert.notDeepEqual(collector.Properties.LoggingConfig.LogGroup, { Ref: groupId }, 'apart from the function log');
+    const fields = JSON.parse(logSettings.Format);
+    assert.deepEqual(fields, COLLECTOR_ACCESS_LOG_FORMAT);
+    for (const f of ['requestId', 'ip', 'requestTime', 'httpMethod', 'routeKey', 'status', 'protocol', 'responseLength',
+      'integrationErrorMessage', 'integrationLatency']) {
+      assert.match(fields[f], /^\$context\./, f);
+    }
+  });
+
+  it('has no CORS configuration unless origins are given', () => {
+    assert.equal(api.Properties.CorsConfiguration, undefined);
+    const origins = ['https://app.example.com', 'https://partner.example.org'];
+    build({ collectorCorsOrigins: origins }).template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: {
+        AllowOrigins: origins,
+        AllowMethods: ['POST'],
+        AllowHeaders: ['content-type', 'content-encoding', 'authorization', 'x-api-key'],
+        MaxAge: 600,
+      },
+    });
+    assert.throws(() => build({ collectorCorsOrigins: ['app.example.com'] }), /collectorCorsOrigins/);
+  });
+
+  it('outputs the events URL and the keys secret', () => {
+    const outputs = t.findOutputs('*');
+    assert.match(flat(outputs.CollectorUrl.Value), new RegExp(`"${apiId}","ApiEndpoint".*/v1/events`));
+    assert.match(flat(outputs.CollectorKeysSecretArn.Value), /CollectorKeysSecret/);
+  });
+});
+
 describe('data bucket', () => {
   const [bucketId, bucket] = Object.entries(resources('AWS::S3::Bucket'))[0];
 
@@ -221,7 +338,7 @@ describe('IAM', () => {
 
   it('gives every function its own role', () => {
     const roles = FUNCTIONS.map(roleOf);
-    assert.equal(new Set(roles).size, 4);
+    assert.equal(new Set(roles).size, FUNCTIONS.length);
   });
 
   it('scopes every statement to named resources', () => {
@@ -270,15 +387,34 @@ describe('IAM', () => {
     }
   });
 
-  it('lets only s3-transform read the secrets, and only failure-notifier publish alerts', () => {
+  it('lets only s3-transform and http-collector read secrets, and only failure-notifier publish alerts', () => {
     for (const name of FUNCTIONS) {
       const sts = statementsOf(t, roleOf(name));
-      assert.equal(sts.some((st) => flat(st.Action).includes('secretsmanager:')), name === 's3-transform', name);
+      assert.equal(sts.some((st) => flat(st.Action).includes('secretsmanager:')), name === 's3-transform' || name === 'http-collector', name);
       assert.equal(sts.some((st) => flat(st.Action).includes('sns:Publish')), name === 'failure-notifier', name);
     }
     const secrets = statementsOf(t, roleOf('s3-transform')).find((st) => flat(st.Action).includes('secretsmanager:GetSecretValue'));
     assert.equal(arr(secrets.Resource).length, 2);
     for (const r of arr(secrets.Resource)) assert.ok(!flat(r).includes('*'), flat(r));
+  });
+
+  it('lets http-collector put records on the stream and read its keys secret, nothing else', () => {
+    const sts = statementsOf(t, roleOf('http-collector'));
+    const [streamId] = Object.keys(resources('AWS::Kinesis::Stream'));
+    const [secretId] = Object.keys(resources('AWS::SecretsManager::Secret')).filter((id) => id.startsWith('CollectorKeysSecret'));
+    const grants = sts.flatMap((st) => arr(st.Action).map((a: string) => [a, arr(st.Resource).map(flat)] as const));
+    const byAction = Object.fromEntries(grants.map(([a, r]) => [a, r]));
+    assert.deepEqual(Object.keys(byAction).sort(), ['kinesis:PutRecords', 'logs:CreateLogStream', 'logs:PutLogEvents',
+      'secretsmanager:GetSecretValue', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+    assert.deepEqual(byAction['kinesis:PutRecords'], [flat({ 'Fn::GetAtt': [streamId, 'Arn'] })]);
+    assert.deepEqual(byAction['secretsmanager:GetSecretValue'], [flat({ Ref: secretId })]);
+    assert.match(byAction['logs:PutLogEvents'][0], /HttpCollectorFunctionLogGroup/);
+    // Only the collector writes to the stream; no other role reads its keys.
+    for (const name of FUNCTIONS.filter((n) => n !== 'http-collector')) {
+      const other = statementsOf(t, roleOf(name));
+      assert.ok(!other.some((st) => flat(st.Action).includes('kinesis:Put')), `${name} does not write to the stream`);
+      assert.ok(!other.some((st) => flat(st.Resource).includes(secretId)), `${name} cannot read the collector keys`);
+    }
   });
 
   it('lets failure-notifier read only the stream it recovers batches from', () => {
@@ -293,9 +429,14 @@ describe('operations', () => {
     const alarms = Object.values(resources('AWS::CloudWatch::Alarm'));
     const metrics = alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort();
     assert.deepEqual(metrics, [
-      'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/IteratorAge',
+      'AWS/ApiGateway/5xx',
+      'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/IteratorAge',
       'AWS/SQS/ApproximateNumberOfMessagesVisible', 'AWS/SQS/ApproximateNumberOfMessagesVisible', 'sluice/RecordsQuarantined',
     ]);
+    const errorsOf = alarms.filter((a) => a.Properties.MetricName === 'Errors').map((a) => a.Properties.Dimensions[0].Value.Ref).sort();
+    assert.deepEqual(errorsOf, FUNCTIONS.map((n) => fnByName(t, n)[0]).sort(), 'an Errors alarm per function');
+    const serverErrors = alarms.find((a) => a.Properties.MetricName === '5xx');
+    assert.deepEqual(serverErrors?.Properties.Dimensions, [{ Name: 'ApiId', Value: { Ref: Object.keys(resources('AWS::ApiGatewayV2::Api'))[0] } }]);
     const quarantined = alarms.find((a) => a.Properties.MetricName === 'RecordsQuarantined');
     assert.deepEqual(quarantined?.Properties.Dimensions, [{ Name: 'function', Value: 'kinesis-ingest' }]);
     for (const a of alarms) {
@@ -378,7 +519,7 @@ describe('cdk-nag AwsSolutions', () => {
     }
     // The rules acknowledged, so a new one shows up in review.
     const rules = [...new Set(acks.map(([, id]) => id.replace(/^annotation::/i, '').replace(/\[.*$/, '')))].sort();
-    assert.deepEqual(rules, ['AwsSolutions-IAM5', 'AwsSolutions-S1', 'AwsSolutions-SMG4']);
+    assert.deepEqual(rules, ['AwsSolutions-APIG4', 'AwsSolutions-IAM5', 'AwsSolutions-S1', 'AwsSolutions-SMG4']);
   });
 
   it('still catches a violation (the pack is live)', () => {
