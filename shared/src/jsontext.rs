@@ -1,5 +1,5 @@
 //! JSON text that serde_json accepts but a reader or sink does not: nesting depth, unpaired
-//! surrogate escapes and `\u0000`, found by one pass over the text; and the same pass copying a
+//! surrogate escapes, `\u0000` and numbers beyond a 64-bit float, found by one pass over the text; and the same pass copying a
 //! value's text without insignificant whitespace ([`compact`]), so `json` values keep the
 //! producer's numbers, escapes and key order exactly.
 
@@ -23,6 +23,10 @@ pub enum TextProblem {
     LoneSurrogate,
     /// A `\u0000` escape (only where NUL is refused: declared text and JSON values).
     Nul,
+    /// A number whose magnitude is beyond a 64-bit float (e.g. `1e400`): pyarrow refuses the
+    /// whole file ("Number too big to be stored in double"), DuckDB reads it as infinity.
+    /// serde_json accepts it only where it skips values.
+    NumberOutOfRange,
 }
 
 impl fmt::Display for TextProblem {
@@ -33,12 +37,15 @@ impl fmt::Display for TextProblem {
                 f.write_str("contains an unpaired UTF-16 surrogate escape")
             }
             TextProblem::Nul => f.write_str(NUL_REASON),
+            TextProblem::NumberOutOfRange => {
+                f.write_str("contains a number beyond the range of a 64-bit float")
+            }
         }
     }
 }
 
-/// Scans JSON text serde_json has already validated: nesting depth, surrogate escapes and,
-/// with `refuse_nul`, `\u0000` escapes. With `out`, also appends the text without
+/// Scans JSON text serde_json has already validated: nesting depth, surrogate escapes, numbers
+/// out of `f64` range and, with `refuse_nul`, `\u0000` escapes. With `out`, also appends the text without
 /// insignificant whitespace (every other byte, escapes included, is copied as is).
 fn scan(text: &str, refuse_nul: bool, mut out: Option<&mut Vec<u8>>) -> Result<(), TextProblem> {
     let b = text.as_bytes();
@@ -98,6 +105,22 @@ fn scan(text: &str, refuse_nul: bool, mut out: Option<&mut Vec<u8>>) -> Result<(
                     }
                 }
                 b']' | b'}' => depth = depth.saturating_sub(1),
+                b'-' | b'0'..=b'9' => {
+                    let len = b[i..]
+                        .iter()
+                        .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                        .unwrap_or(b.len() - i);
+                    let number = &text[i..i + len];
+                    // Only an exponent or more than 300 digits can leave f64's range.
+                    if (len > 300 || number.bytes().any(|c| c == b'e' || c == b'E'))
+                        && !number.parse::<f64>().is_ok_and(f64::is_finite)
+                    {
+                        return Err(TextProblem::NumberOutOfRange);
+                    }
+                    copy(&mut out, number.as_bytes());
+                    i += len;
+                    continue;
+                }
                 _ => {}
             }
             copy(&mut out, &b[i..i + 1]);

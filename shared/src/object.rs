@@ -435,6 +435,40 @@ mod tests {
     }
 
     #[test]
+    fn numbers_beyond_f64_are_refused_like_readers_refuse_them() {
+        // Found by the collector fuzz target (fuzz/regressions/collector/): serde_json skips
+        // such numbers unparsed where it does not build a value, pyarrow refuses the file.
+        let huge = format!("{{\"n\":{}}}", "9".repeat(400));
+        for text in [
+            r#"{"b":[1111111E111111112,3]}"#,
+            r#"{"x":-1e309}"#,
+            r#"[1.5E+400]"#,
+            huge.as_str(),
+        ] {
+            let _: &RawValue = serde_json::from_str(text).expect("serde_json skips it");
+            assert_eq!(
+                check_document(text),
+                Err(TextProblem::NumberOutOfRange),
+                "{text}"
+            );
+            assert_eq!(
+                crate::jsontext::compact(text),
+                Err(TextProblem::NumberOutOfRange)
+            );
+        }
+        let fine = format!(
+            r#"{{"a":1e308,"b":-1.7976931348623157e308,"c":1e-400,"d":"1e999","e":{},"f":-0.5E-3}}"#,
+            "9".repeat(300)
+        );
+        assert_eq!(check_document(&fine), Ok(()));
+        // Numbers are copied exactly, exponents included.
+        assert_eq!(
+            crate::jsontext::compact(r#"[ 1E+2 , -0.50e-1 ]"#).as_deref(),
+            Ok("[1E+2,-0.50e-1]")
+        );
+    }
+
+    #[test]
     fn nesting_is_limited_to_what_readers_accept() {
         let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
         assert_eq!(check_document(&nested(MAX_NESTING)), Ok(()));

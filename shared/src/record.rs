@@ -173,7 +173,9 @@ pub fn check_text(text: &str) -> Result<(), Reject> {
     jsontext::check_document(text).map_err(|p| {
         let kind = match p {
             jsontext::TextProblem::TooDeep => RejectKind::TooDeep,
-            jsontext::TextProblem::LoneSurrogate => RejectKind::InvalidJson,
+            jsontext::TextProblem::LoneSurrogate | jsontext::TextProblem::NumberOutOfRange => {
+                RejectKind::InvalidJson
+            }
             jsontext::TextProblem::Nul => RejectKind::UnstorableValue,
         };
         Reject::new(kind, format!("record {p}"))
@@ -380,6 +382,7 @@ mod tests {
         assert_eq!(k(b"\"s\""), Err(RejectKind::NotAnObject));
         assert_eq!(k(&[b' '; 201]), Err(RejectKind::Oversized));
         assert_eq!(k(br#"{"s":"\ud800"}"#), Err(RejectKind::InvalidJson));
+        assert_eq!(k(br#"{"n":[1e400]}"#), Err(RejectKind::InvalidJson));
         let deep = format!(r#"{{"j":{}{}}}"#, "[".repeat(120), "]".repeat(120));
         let mut out = Vec::new();
         split_user_records(deep.as_bytes(), "pk", None, 10_000, &mut out);

@@ -326,7 +326,20 @@ mod tests {
         let items = split(deep.as_bytes(), Framing::Lines, &Limits::default()).unwrap();
         assert_eq!(ok(&items), ["ERR nested deeper than 100 levels"]);
         let lone = split(br#"{"a":"\ud800"}"#, Framing::Lines, &Limits::default()).unwrap();
-        assert!(!lone[0].is_ok());
+        assert!(!lone[0].is_ok()); // fuzz/regressions/collector/crash-8d82aec2...: a number beyond f64 in an array.
+        let huge = split(
+            b"{}\n{\"b\":[1111111E111111112,3]}",
+            Framing::Lines,
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            ok(&huge),
+            [
+                "{}",
+                "ERR contains a number beyond the range of a 64-bit float"
+            ]
+        );
     }
 
     #[test]
