@@ -130,7 +130,7 @@ soak: venv
 ## parsing, FUZZ_SECONDS (default 300) per target; installs cargo-fuzz if missing. Targets and
 ## notes: fuzz/README.md. Stable toolchain: RUSTC_BOOTSTRAP=1 enables the nightly flags it needs.
 FUZZ_SECONDS ?= 300
-FUZZ_TARGETS := record read_object keys config filter
+FUZZ_TARGETS := record read_object keys config filter collector
 .PHONY: fuzz
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
