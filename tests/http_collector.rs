@@ -49,8 +49,6 @@ impl Stack {
     }
 }
 
-/// A stream of two shards, a keys secret, the collector on loopback (behind a fault proxy in
-/// front of moto when `rates` is given).
 /// A stream of `shards` shards and a keys secret holding `keys`.
 async fn stream_and_secret(direct: &Aws, shards: i32, keys: Value) -> (String, String) {
     let stream = unique("collector");
@@ -68,6 +66,8 @@ async fn stream_and_secret(direct: &Aws, shards: i32, keys: Value) -> (String, S
     (stream, secret)
 }
 
+/// A stream of two shards, a keys secret, the collector on loopback (behind a fault proxy in
+/// front of moto when `rates` is given).
 async fn stack(rates: Option<Rates>, tweak: impl FnOnce(&mut Config)) -> Stack {
     let direct = Aws::local().await;
     let (stream, secret) = stream_and_secret(

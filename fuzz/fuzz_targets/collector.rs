@@ -49,7 +49,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(sent <= limits.max_body, "a body over the cap was accepted");
             assert!(decoded.len() <= limits.max_decoded.max(sent));
             assert_eq!(decoded, rest, "decoding gives back what was sent");
-            check_split(&decoded, &limits, CONTENT_TYPES[usize::from(mode >> 3) & 3]);
+            // Bit 0 of the caps byte: look up a partition-key field while checking.
+            let key_field = (caps & 1 == 1).then_some("a");
+            let content_type = CONTENT_TYPES[usize::from(mode >> 3) & 3];
+            check_split(&decoded, &limits, content_type, key_field);
         }
         Err(e) => {
             assert!((400..=415).contains(&e.status()));
@@ -64,17 +67,22 @@ fuzz_target!(|data: &[u8]| {
     }
     // The same bytes as a Firehose delivery.
     if let Ok((_, records)) = firehose::parse(rest) {
-        for item in firehose::items(&records, &limits) {
+        for item in firehose::items(&records, &limits, Some("a.b")) {
             check_item(&item, &limits);
         }
     }
 });
 
-fn check_split(decoded: &[u8], limits: &Limits, content_type: Option<&str>) {
+fn check_split(
+    decoded: &[u8],
+    limits: &Limits,
+    content_type: Option<&str>,
+    key_field: Option<&str>,
+) {
     let Ok(framing) = framing(content_type) else {
         return;
     };
-    match split(decoded, framing, limits) {
+    match split(decoded, framing, limits, key_field) {
         Ok(items) => {
             assert!(!items.is_empty());
             assert!(items.len() <= limits.max_records);
@@ -96,7 +104,13 @@ fn check_item(item: &body::Item<'_>, limits: &Limits) {
             let text = std::str::from_utf8(item.bytes).expect("an accepted record is UTF-8");
             let v: serde_json::Value = serde_json::from_str(text).expect("accepted is JSON");
             assert!(v.is_object(), "an accepted record is one JSON object");
+            if let Some(k) = item.key {
+                let _: serde_json::Value = serde_json::from_str(k).expect("a key value is JSON");
+            }
         }
-        Some(reason) => assert!(!reason.is_empty()),
+        Some(reason) => {
+            assert!(!reason.is_empty());
+            assert!(item.key.is_none());
+        }
     }
 }

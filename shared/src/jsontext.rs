@@ -60,6 +60,13 @@ fn scan(text: &str, refuse_nul: bool, mut out: Option<&mut Vec<u8>>) -> Result<(
     while i < b.len() {
         let c = b[i];
         if in_string {
+            // Plain characters run up to the next quote or escape: copy them at once.
+            let run = memchr::memchr2(b'"', b'\\', &b[i..]).unwrap_or(b.len() - i);
+            if run > 0 {
+                copy(&mut out, &b[i..i + run]);
+                i += run;
+                continue;
+            }
             match c {
                 b'\\' if b.get(i + 1) == Some(&b'u') => {
                     let unit = hex4(b, i + 2).ok_or(TextProblem::LoneSurrogate)?;

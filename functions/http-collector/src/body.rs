@@ -105,6 +105,9 @@ pub struct Item<'a> {
     pub bytes: &'a [u8],
     /// Why it is refused, or `None` when it is accepted.
     pub problem: Option<String>,
+    /// The JSON text of the partition-key field's value, found while the record was checked
+    /// (accepted records that have the field only).
+    pub key: Option<&'a str>,
 }
 
 impl Item<'_> {
@@ -180,18 +183,19 @@ pub fn split<'a>(
     body: &'a [u8],
     framing: Framing,
     limits: &Limits,
+    key_field: Option<&str>,
 ) -> Result<Vec<Item<'a>>, BodyError> {
     let Some(first) = body.iter().position(|b| !b.is_ascii_whitespace()) else {
         return Err(BodyError::Empty);
     };
     let items = match (framing, body[first]) {
-        (Framing::Json, b'[') => array(body, limits)?,
+        (Framing::Json, b'[') => array(body, limits, key_field)?,
         (Framing::Json, _) => match serde_json::from_slice::<&RawValue>(body) {
             // One document spanning the whole body (perhaps pretty-printed).
-            Ok(raw) => vec![record(raw.get().as_bytes(), limits)],
-            Err(_) => lines(body, limits)?,
+            Ok(raw) => vec![record(raw.get().as_bytes(), limits, key_field)],
+            Err(_) => lines(body, limits, key_field)?,
         },
-        (Framing::Lines, _) => lines(body, limits)?,
+        (Framing::Lines, _) => lines(body, limits, key_field)?,
     };
     if items.is_empty() {
         return Err(BodyError::NoRecords);
@@ -199,7 +203,11 @@ pub fn split<'a>(
     Ok(items)
 }
 
-fn array<'a>(body: &'a [u8], limits: &Limits) -> Result<Vec<Item<'a>>, BodyError> {
+fn array<'a>(
+    body: &'a [u8],
+    limits: &Limits,
+    key_field: Option<&str>,
+) -> Result<Vec<Item<'a>>, BodyError> {
     // Element texts are borrowed from the body, so it must be UTF-8 as a whole.
     let text = std::str::from_utf8(body)
         .map_err(|e| BodyError::Array(format!("not valid UTF-8 at byte {}", e.valid_up_to())))?;
@@ -210,13 +218,20 @@ fn array<'a>(body: &'a [u8], limits: &Limits) -> Result<Vec<Item<'a>>, BodyError
     }
     Ok(elements
         .into_iter()
-        .map(|raw| record(raw.get().as_bytes(), limits))
+        .map(|raw| record(raw.get().as_bytes(), limits, key_field))
         .collect())
 }
 
-fn lines<'a>(body: &'a [u8], limits: &Limits) -> Result<Vec<Item<'a>>, BodyError> {
+fn lines<'a>(
+    body: &'a [u8],
+    limits: &Limits,
+    key_field: Option<&str>,
+) -> Result<Vec<Item<'a>>, BodyError> {
     let mut out = Vec::new();
-    for line in body.split(|b| *b == b'\n') {
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len())) {
+        let line = &body[start..end];
+        start = end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -224,35 +239,48 @@ fn lines<'a>(body: &'a [u8], limits: &Limits) -> Result<Vec<Item<'a>>, BodyError
         if out.len() == limits.max_records {
             return Err(BodyError::TooManyRecords(limits.max_records));
         }
-        out.push(record(line, limits));
+        out.push(record(line, limits, key_field));
     }
     Ok(out)
 }
 
-/// Checks one record's bytes.
-pub fn record<'a>(bytes: &'a [u8], limits: &Limits) -> Item<'a> {
-    let problem = problem(bytes, limits);
-    Item { bytes, problem }
+/// Checks one record's bytes; with `key_field`, also finds that field's value (a dotted path).
+pub fn record<'a>(bytes: &'a [u8], limits: &Limits, key_field: Option<&str>) -> Item<'a> {
+    match check(bytes, limits, key_field) {
+        Ok(key) => Item {
+            bytes,
+            problem: None,
+            key,
+        },
+        Err(p) => Item {
+            bytes,
+            problem: Some(p),
+            key: None,
+        },
+    }
 }
 
-fn problem(bytes: &[u8], limits: &Limits) -> Option<String> {
+fn check<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+    key_field: Option<&str>,
+) -> Result<Option<&'a str>, String> {
     if bytes.len() > limits.max_record {
-        return Some(format!(
+        return Err(format!(
             "record is {} bytes, more than {}",
             bytes.len(),
             limits.max_record
         ));
     }
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => return Some(format!("not valid UTF-8 at byte {}", e.valid_up_to())),
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("not valid UTF-8 at byte {}", e.valid_up_to()))?;
+    let key = match parse_slice(bytes) {
+        Ok(Doc::Object(o)) => key_field.and_then(|f| o.get_path(f)).map(RawValue::get),
+        Ok(Doc::Other(kind)) => return Err(format!("not a JSON object (a JSON {kind})")),
+        Err(e) => return Err(format!("not valid JSON: {e}")),
     };
-    match parse_slice(bytes) {
-        Ok(Doc::Object(_)) => {}
-        Ok(Doc::Other(kind)) => return Some(format!("not a JSON object (a JSON {kind})")),
-        Err(e) => return Some(format!("not valid JSON: {e}")),
-    }
-    check_document(text).err().map(|p| p.to_string())
+    check_document(text).map_err(|p| p.to_string())?;
+    Ok(key)
 }
 
 #[cfg(test)]
@@ -272,9 +300,9 @@ mod tests {
     #[test]
     fn object_array_and_lines() {
         let l = Limits::default();
-        let one = split(b" {\n \"a\": 1\n}\n", Framing::Json, &l).unwrap();
+        let one = split(b" {\n \"a\": 1\n}\n", Framing::Json, &l, None).unwrap();
         assert_eq!(ok(&one), ["{\n \"a\": 1\n}"]);
-        let arr = split(br#"[{"a":1}, {"b":[2]} ,3]"#, Framing::Json, &l).unwrap();
+        let arr = split(br#"[{"a":1}, {"b":[2]} ,3]"#, Framing::Json, &l, None).unwrap();
         assert_eq!(
             ok(&arr),
             [
@@ -283,11 +311,17 @@ mod tests {
                 "ERR not a JSON object (a JSON integer)"
             ]
         );
-        let nd = split(b"{\"a\":1}\r\n\n  \n{\"b\":2}\nnope\n", Framing::Json, &l).unwrap();
+        let nd = split(
+            b"{\"a\":1}\r\n\n  \n{\"b\":2}\nnope\n",
+            Framing::Json,
+            &l,
+            None,
+        )
+        .unwrap();
         assert_eq!(ok(&nd)[..2], [r#"{"a":1}"#, r#"{"b":2}"#]);
         assert!(ok(&nd)[2].starts_with("ERR not valid JSON: expected ident at line 1"));
         // Explicit NDJSON never reads a multi-line document.
-        let nd = split(b"{\n\"a\":1}", Framing::Lines, &l).unwrap();
+        let nd = split(b"{\n\"a\":1}", Framing::Lines, &l, None).unwrap();
         assert_eq!(nd.len(), 2);
         assert!(nd.iter().all(|i| !i.is_ok()));
     }
@@ -299,20 +333,27 @@ mod tests {
             max_records: 2,
             ..Limits::default()
         };
-        assert_eq!(split(b"  \n", Framing::Json, &l), Err(BodyError::Empty));
-        assert_eq!(split(b"[]", Framing::Json, &l), Err(BodyError::NoRecords));
         assert_eq!(
-            split(b"{}\n{}\n{}", Framing::Lines, &l),
+            split(b"  \n", Framing::Json, &l, None),
+            Err(BodyError::Empty)
+        );
+        assert_eq!(
+            split(b"[]", Framing::Json, &l, None),
+            Err(BodyError::NoRecords)
+        );
+        assert_eq!(
+            split(b"{}\n{}\n{}", Framing::Lines, &l, None),
             Err(BodyError::TooManyRecords(2))
         );
         assert!(matches!(
-            split(b"[{}, ", Framing::Json, &l),
+            split(b"[{}, ", Framing::Json, &l, None),
             Err(BodyError::Array(_))
         ));
         let items = split(
             b"{\"a\":\"0123456789012345\"}\n{\"a\":\"\xff\"}",
             Framing::Lines,
             &l,
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -323,14 +364,22 @@ mod tests {
             ]
         );
         let deep = format!("{}1{}", "{\"a\":".repeat(101), "}".repeat(101));
-        let items = split(deep.as_bytes(), Framing::Lines, &Limits::default()).unwrap();
+        let items = split(deep.as_bytes(), Framing::Lines, &Limits::default(), None).unwrap();
         assert_eq!(ok(&items), ["ERR nested deeper than 100 levels"]);
-        let lone = split(br#"{"a":"\ud800"}"#, Framing::Lines, &Limits::default()).unwrap();
-        assert!(!lone[0].is_ok()); // fuzz/regressions/collector/crash-8d82aec2...: a number beyond f64 in an array.
+        let lone = split(
+            br#"{"a":"\ud800"}"#,
+            Framing::Lines,
+            &Limits::default(),
+            None,
+        )
+        .unwrap();
+        assert!(!lone[0].is_ok());
+        // fuzz/regressions/collector/crash-8d82aec2...: a number beyond f64 in an array.
         let huge = split(
             b"{}\n{\"b\":[1111111E111111112,3]}",
             Framing::Lines,
             &Limits::default(),
+            None,
         )
         .unwrap();
         assert_eq!(

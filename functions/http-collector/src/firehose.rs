@@ -69,15 +69,16 @@ pub fn parse(body: &[u8]) -> Result<(Delivery, Vec<Vec<u8>>), String> {
 }
 
 /// The stream records in the decoded Firehose records, in order.
-pub fn items<'a>(data: &'a [Vec<u8>], limits: &Limits) -> Vec<Item<'a>> {
+/// With `key_field`, accepted records carry that field's value ([`Item::key`]).
+pub fn items<'a>(data: &'a [Vec<u8>], limits: &Limits, key_field: Option<&str>) -> Vec<Item<'a>> {
     let mut out = Vec::with_capacity(data.len());
     for d in data {
-        match split(d, Framing::Json, limits) {
+        match split(d, Framing::Json, limits, key_field) {
             Ok(found) => out.extend(found),
             // Empty or blank data: nothing to forward. Other whole-body refusals cannot
             // happen for JSON framing below the limits; forward the bytes as they are.
             Err(crate::body::BodyError::Empty) => {}
-            Err(_) => out.push(record(d, limits)),
+            Err(_) => out.push(record(d, limits, key_field)),
         }
     }
     out
@@ -103,7 +104,7 @@ mod tests {
         let (d, data) = parse(body.to_string().as_bytes()).unwrap();
         assert_eq!(d.request_id, "ed4acda5-034f-9f42-bba1-f29aea6d7d8f");
         assert_eq!(d.timestamp, 1578090901599);
-        let items = items(&data, &Limits::default());
+        let items = items(&data, &Limits::default(), None);
         let texts: Vec<_> = items
             .iter()
             .map(|i| (String::from_utf8_lossy(i.bytes).into_owned(), i.is_ok()))

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sluice_core::object::{parse_slice, Doc};
 use sluice_core::telemetry::Metrics;
 use tokio::time::Instant;
 
@@ -107,24 +106,21 @@ impl std::fmt::Debug for Handler {
     }
 }
 
-/// The partition key of a record: the configured field's value when it is a non-empty string
-/// (at most 256 bytes) or a number, else the first 128 bits of the record's SHA-256 in hex (the
-/// same record always lands on the same shard).
-pub fn partition_key(bytes: &[u8], field: Option<&str>) -> String {
-    if let Some(Ok(Doc::Object(o))) = field.map(|_| parse_slice(bytes)) {
-        if let Some(raw) = field.and_then(|f| o.get_path(f)) {
-            let text = raw.get();
-            if text.starts_with('"') {
-                if let Ok(s) = serde_json::from_str::<String>(text) {
-                    if !s.is_empty() && s.len() <= MAX_PARTITION_KEY {
-                        return s;
-                    }
+/// The partition key of a record from its key field's JSON text (`Item::key`): the value
+/// when it is a non-empty string (at most 256 bytes) or a number, else the first 128 bits of the
+/// record's SHA-256 in hex (the same record always lands on the same shard).
+pub fn partition_key(bytes: &[u8], key: Option<&str>) -> String {
+    if let Some(text) = key {
+        if text.starts_with('"') {
+            if let Ok(s) = serde_json::from_str::<String>(text) {
+                if !s.is_empty() && s.len() <= MAX_PARTITION_KEY {
+                    return s;
                 }
-            } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit())
-                && text.len() <= MAX_PARTITION_KEY
-            {
-                return text.to_string();
             }
+        } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+            && text.len() <= MAX_PARTITION_KEY
+        {
+            return text.to_string();
         }
     }
     let d = Sha256::digest(bytes);
@@ -186,6 +182,10 @@ impl Handler {
         }
     }
 
+    fn key_field(&self) -> Option<&str> {
+        self.cfg.partition_key.as_deref()
+    }
+
     fn decoded(&self, req: &Request) -> Result<Vec<u8>, BodyError> {
         decode(
             req.body.clone(),
@@ -195,7 +195,6 @@ impl Handler {
     }
 
     fn entries<'a>(&self, items: &[Item<'a>]) -> (Vec<usize>, Vec<Entry<'a>>) {
-        let field = self.cfg.partition_key.as_deref();
         items
             .iter()
             .enumerate()
@@ -203,7 +202,7 @@ impl Handler {
             .map(|(i, it)| {
                 let e = Entry {
                     data: it.bytes,
-                    partition_key: partition_key(it.bytes, field),
+                    partition_key: partition_key(it.bytes, it.key),
                 };
                 (i, e)
             })
@@ -226,7 +225,7 @@ impl Handler {
             Ok(b) => b,
             Err(e) => return refuse(&producer, &req.request_id, &e),
         };
-        let items = match split(&body, fr, &self.cfg.limits) {
+        let items = match split(&body, fr, &self.cfg.limits, self.key_field()) {
             Ok(i) => i,
             Err(e) => return refuse(&producer, &req.request_id, &e),
         };
@@ -329,7 +328,7 @@ impl Handler {
         } else {
             header_id
         };
-        let items = firehose::items(&data, &self.cfg.limits);
+        let items = firehose::items(&data, &self.cfg.limits, self.key_field());
         if items.len() > self.cfg.limits.max_records {
             let e = BodyError::TooManyRecords(self.cfg.limits.max_records);
             return answer(e.status(), id, Some(e.to_string()));
@@ -396,16 +395,23 @@ mod tests {
     #[test]
     fn partition_keys() {
         let rec = br#"{"s":{"id":"sess-1"},"n":42,"e":"","o":{}}"#;
-        assert_eq!(partition_key(rec, Some("s.id")), "sess-1");
-        assert_eq!(partition_key(rec, Some("n")), "42");
-        let h = partition_key(rec, None);
+        let pk = |rec: &[u8], field: Option<&str>| {
+            let it = crate::body::record(rec, &crate::body::Limits::default(), field);
+            assert!(it.is_ok());
+            partition_key(it.bytes, it.key)
+        };
+        assert_eq!(pk(rec, Some("s.id")), "sess-1");
+        assert_eq!(pk(rec, Some("n")), "42");
+        let h = pk(rec, None);
         assert_eq!(h.len(), 32);
-        for f in ["e", "o", "missing"] {
-            assert_eq!(partition_key(rec, Some(f)), h, "{f}");
+        for f in ["e", "o", "missing", "s.missing", "n.x"] {
+            assert_eq!(pk(rec, Some(f)), h, "{f}");
         }
-        assert_ne!(partition_key(b"{}", None), h);
+        assert_ne!(pk(b"{}", None), h);
         let long = format!(r#"{{"k":"{}"}}"#, "x".repeat(257));
-        assert_eq!(partition_key(long.as_bytes(), Some("k")).len(), 32);
+        assert_eq!(pk(long.as_bytes(), Some("k")).len(), 32);
+        // Duplicate keys: the last one wins, as everywhere in the pipeline.
+        assert_eq!(pk(br#"{"k":"a","k":"b"}"#, Some("k")), "b");
     }
 
     #[test]
