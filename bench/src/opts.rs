@@ -13,6 +13,8 @@ pub struct Opts {
     pub skip_rss: bool,
     /// Only the ingest figures (Rust and Python), printed, BENCHMARKS.md untouched.
     pub only_ingest: bool,
+    /// Only the collector figures (Rust and Python), printed, BENCHMARKS.md untouched.
+    pub only_collector: bool,
 }
 
 pub fn opts() -> Result<Opts> {
@@ -23,6 +25,7 @@ pub fn opts() -> Result<Opts> {
         ingest_bin: root.join("target/release/kinesis-ingest"),
         skip_rss: false,
         only_ingest: false,
+        only_collector: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -32,6 +35,7 @@ pub fn opts() -> Result<Opts> {
             "--ingest-bin" => o.ingest_bin = args.next().context("--ingest-bin PATH")?.into(),
             "--skip-rss" => o.skip_rss = true,
             "--only-ingest" => o.only_ingest = true,
+            "--only-collector" => o.only_collector = true,
             other => bail!("unknown argument {other:?}"),
         }
     }

@@ -7,7 +7,7 @@ use sluice_bench::{demo_config, ingest, ingest_event, repo_root};
 use sluice_core::env::Zones;
 
 use crate::opts::Opts;
-use crate::{ingest, postgres, process, python, report, transform, zips};
+use crate::{collector, ingest, postgres, process, python, report, transform, zips};
 
 pub fn run(o: &Opts) -> Result<()> {
     let machine = report::machine();
@@ -16,7 +16,19 @@ pub fn run(o: &Opts) -> Result<()> {
     let mut lines = Vec::new();
     let mut notes = Vec::new();
 
-    eprintln!("[1/7] building the 6 MB Kinesis event");
+    if o.only_collector {
+        let dir = root.join("target/bench");
+        std::fs::create_dir_all(&dir)?;
+        let mut lines = Vec::new();
+        let note = collector::measure(&dir, &mut lines)?;
+        for l in &lines {
+            println!("{}: {}", l.figure, l.value);
+        }
+        println!("{note}");
+        return Ok(());
+    }
+
+    eprintln!("[1/8] building the 6 MB Kinesis event");
     let (event, records) = ingest_event()?;
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir)?;
@@ -33,11 +45,11 @@ pub fn run(o: &Opts) -> Result<()> {
         payload as f64 / records as f64
     ));
 
-    eprintln!("[2/7] ingest CPU path (Rust)");
+    eprintln!("[2/8] ingest CPU path (Rust)");
     let ing = ingest::bench_ingest(&cfg, &event, records)?;
     ingest::rows(&mut lines, &ing);
 
-    eprintln!("[3/7] ingest CPU path (Python reference)");
+    eprintln!("[3/8] ingest CPU path (Python reference)");
     python::rows(
         &mut lines,
         &cfg,
@@ -62,20 +74,23 @@ pub fn run(o: &Opts) -> Result<()> {
         return Ok(());
     }
 
-    eprintln!("[4/7] transform CPU path");
+    eprintln!("[4/8] transform CPU path");
     let (tf, pv_rows, pv_cols) = transform::bench_transform(&cfg)?;
     transform::rows(&mut lines, &tf);
 
-    eprintln!("[5/7] PostgreSQL load");
+    eprintln!("[5/8] PostgreSQL load");
     postgres::rows(
         &mut lines,
         postgres::bench_postgres(&cfg, &pv_rows, &pv_cols),
     );
 
-    eprintln!("[6/7] init time and peak RSS ({})", o.ingest_bin.display());
+    eprintln!("[6/8] collector CPU path (Rust, then the Python reference)");
+    notes.push(collector::measure(&dir, &mut lines)?);
+
+    eprintln!("[7/8] init time and peak RSS ({})", o.ingest_bin.display());
     process::rows(&mut lines, o, &cfg, &event)?;
 
-    eprintln!("[7/7] zip sizes");
+    eprintln!("[8/8] zip sizes");
     zips::rows(&mut lines, &root);
 
     let table = report::table(&lines);
