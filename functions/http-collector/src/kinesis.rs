@@ -25,12 +25,12 @@ impl KinesisStream {
     }
 }
 
-#[async_trait]
-impl Stream for KinesisStream {
-    async fn put_records(&self, entries: &[Entry<'_>]) -> Result<Vec<Option<String>>, Error> {
-        let mut records = Vec::with_capacity(entries.len());
-        for e in entries {
-            let r = PutRecordsRequestEntry::builder()
+/// The SDK's PutRecords entries of one call.
+pub fn request_entries(entries: &[Entry<'_>]) -> Result<Vec<PutRecordsRequestEntry>, Error> {
+    entries
+        .iter()
+        .map(|e| {
+            PutRecordsRequestEntry::builder()
                 .data(Blob::new(e.data))
                 .partition_key(&e.partition_key)
                 .build()
@@ -38,9 +38,15 @@ impl Stream for KinesisStream {
                     code: "Build".into(),
                     message: err.to_string(),
                     retryable: false,
-                })?;
-            records.push(r);
-        }
+                })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Stream for KinesisStream {
+    async fn put_records(&self, entries: &[Entry<'_>]) -> Result<Vec<Option<String>>, Error> {
+        let records = request_entries(entries)?;
         let out = self
             .client
             .put_records()
