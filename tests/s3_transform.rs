@@ -14,10 +14,10 @@ use s3_transform::handle;
 use s3_transform::input::Limits;
 use s3_transform::pii::HashKey;
 use s3_transform::warehouse::Postgres;
-use serde_json::Value;
+use serde_json::{json, Value};
 use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
-use sluice_core::env::Zones;
+use sluice_core::env::{Common, Zones};
 use sluice_local::events::{s3_event_json, sample};
 use sluice_local::{demo_config, shared_postgres, unique, Aws, Pg};
 
@@ -561,6 +561,163 @@ async fn tls_is_required_and_verified_when_configured() {
     f.warehouse = Postgres::new(config, Some(trusted), &f.schema);
     let out = f.notify(&key).await.expect("verified TLS load");
     assert_eq!(out.objects[0].inserted, 1);
+}
+
+/// Terminates every session of `user` (as a failover or an idle timeout would) and waits until
+/// none is left, so the loader's next use must open a new connection.
+async fn drop_sessions(admin: &tokio_postgres::Client, user: &str) {
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+            &[&user],
+        )
+        .await
+        .expect("terminate");
+    for _ in 0..100 {
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = $1",
+                &[&user],
+            )
+            .await
+            .expect("count sessions")
+            .get(0);
+        if n == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The client notices the closed socket on its next read.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_rotated_database_password_is_read_again_from_the_secret() {
+    // A cluster of its own: password authentication for the loader's role.
+    let pg = Pg::start().expect("postgres");
+    let admin = pg.client().await.expect("pg client");
+    admin
+        .batch_execute(
+            "CREATE ROLE writer LOGIN PASSWORD 'first-password-0001'; \
+             GRANT CREATE ON DATABASE postgres TO writer",
+        )
+        .await
+        .expect("role");
+    let hba = pg.dir().join("data/pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        format!("host all writer 127.0.0.1/32 scram-sha-256\n{rules}"),
+    )
+    .expect("write pg_hba.conf");
+    admin
+        .batch_execute("SELECT pg_reload_conf()")
+        .await
+        .expect("reload");
+
+    let mut f = Fixture::new(&pg).await;
+    let secret_json = |password: &str| {
+        json!({
+            "host": "127.0.0.1", "port": pg.port, "username": "writer",
+            "password": password, "dbname": "postgres", "engine": "postgres"
+        })
+        .to_string()
+    };
+    let arn = f
+        .aws
+        .secrets
+        .create_secret()
+        .name(unique("sluice-db"))
+        .secret_string(secret_json("first-password-0001"))
+        .send()
+        .await
+        .expect("create secret")
+        .arn
+        .expect("arn");
+    let config = s3_transform::Config {
+        common: Common {
+            bucket: f.bucket.clone(),
+            zones: Zones::default(),
+        },
+        config_location: "unused".into(),
+        limits: Limits {
+            max_decompressed: 8 << 20,
+            max_line: 1 << 20,
+        },
+        hmac: None,
+        database: s3_transform::config::Database::Secret(arn.clone()),
+        db_tls: Some(false),
+        db_ca_file: None,
+    };
+    let (db, tls) = config.database(&f.aws.secrets).await.expect("database");
+    f.warehouse =
+        Postgres::new(db, tls, &f.schema).with_credentials(config.credentials(&f.aws.secrets));
+    f.ingest("kinesis-clean.json").await;
+    let mut keys = f.aws.keys(&f.bucket, "raw/").await;
+    keys.sort();
+    assert!(keys.len() >= 3, "{keys:?}");
+    let loaded = |o: &s3_transform::handler::Outcome| o.objects.iter().map(|x| x.inserted).sum();
+    let first: u64 = loaded(&f.notify(&keys[0]).await.expect("load, first password"));
+    assert!(first > 0);
+
+    // Rotation: the database gets the new password, then the secret; the warm loader's
+    // connection is gone. The next load reads the secret again and succeeds.
+    admin
+        .batch_execute("ALTER ROLE writer PASSWORD 'second-password-0002'")
+        .await
+        .expect("alter role");
+    f.aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(secret_json("second-password-0002"))
+        .send()
+        .await
+        .expect("put secret value");
+    drop_sessions(&admin, "writer").await;
+    let second: u64 = loaded(&f.notify(&keys[1]).await.expect("load after the rotation"));
+    assert!(second > 0);
+
+    // Mid-rotation (the database changed, the secret not yet): refused, and retryable, so
+    // Lambda's retry finds the new secret.
+    admin
+        .batch_execute("ALTER ROLE writer PASSWORD 'third-password-0003'")
+        .await
+        .expect("alter role");
+    drop_sessions(&admin, "writer").await;
+    let e = f.notify(&keys[2]).await.expect_err("stale secret");
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("28P01"), "{e}");
+    assert!(
+        !e.to_string().contains("password-000"),
+        "no password in the error: {e}"
+    );
+    f.aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(secret_json("third-password-0003"))
+        .send()
+        .await
+        .expect("put secret value");
+    let third: u64 = loaded(
+        &f.notify(&keys[2])
+            .await
+            .expect("the retry after the rotation"),
+    );
+    assert!(third > 0);
+
+    // Every row is there once, loaded by the role whose password was rotated twice.
+    let mut tables: Vec<&str> = keys[..3]
+        .iter()
+        .map(|k| k.split('/').nth(1).expect("dataset"))
+        .collect();
+    tables.dedup();
+    let mut total = 0;
+    for t in tables {
+        total += f.rows(&pg, t).await.len();
+    }
+    assert_eq!(total as u64, first + second + third);
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! where the pipeline config is, read limits, where the HMAC key of the `hash` rule comes from,
 //! and the PostgreSQL connection (`DATABASE_URL` or a Secrets Manager secret in the RDS JSON
 //! format, with TLS when configured). [`Config::from_env`] reads and checks every variable;
-//! the secrets are then resolved once ([`Config::hash_key`], [`Config::database`]).
+//! the secrets are then resolved once ([`Config::hash_key`], [`Config::database`]); the database
+//! secret is read again when PostgreSQL refuses its credentials ([`Config::credentials`]).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -142,6 +143,18 @@ impl Config {
         }
     }
 
+    /// Where the database credentials are read again after an authentication failure: the
+    /// secret, when the connection comes from one ([`DB_SECRET_ARN`]).
+    pub fn credentials(
+        &self,
+        sm: &aws_sdk_secretsmanager::Client,
+    ) -> Option<Box<dyn crate::warehouse::Credentials>> {
+        match &self.database {
+            Database::Secret(arn) => Some(Box::new(SecretCredentials::new(sm.clone(), arn))),
+            Database::Url(_) => None,
+        }
+    }
+
     /// The PostgreSQL connection config and TLS connector.
     pub async fn database(
         &self,
@@ -157,8 +170,7 @@ impl Config {
             Database::Url(url) => tokio_postgres::Config::from_str(url)
                 .map_err(|e| TransformError::Settings(format!("{DATABASE_URL}: {e}")))?,
             Database::Secret(arn) => {
-                let s: RdsSecret = serde_json::from_str(&secret_string(sm, arn, DB_SECRET_ARN).await?)
-                    .map_err(|e| TransformError::Settings(format!("{DB_SECRET_ARN}: not an RDS secret (host, port, username, password, dbname): {e}")))?;
+                let s = rds_secret(sm, arn).await?;
                 let mut c = tokio_postgres::Config::new();
                 c.host(&s.host)
                     .port(s.port.unwrap_or(5432))
@@ -190,6 +202,51 @@ impl Config {
         };
         Ok((config, tls))
     }
+}
+
+/// The user name and password of the database secret, read again on demand (a rotated secret:
+/// see [`crate::warehouse::Credentials`]).
+pub struct SecretCredentials {
+    sm: aws_sdk_secretsmanager::Client,
+    arn: String,
+}
+
+impl SecretCredentials {
+    /// The credentials in the RDS secret `arn`.
+    pub fn new(sm: aws_sdk_secretsmanager::Client, arn: impl Into<String>) -> Self {
+        SecretCredentials {
+            sm,
+            arn: arn.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::warehouse::Credentials for SecretCredentials {
+    async fn current(&self) -> Result<(String, String), TransformError> {
+        // At run time a secret that cannot be read now is retried, not a settings error.
+        let s = rds_secret(&self.sm, &self.arn)
+            .await
+            .map_err(|e| TransformError::Postgres {
+                op: "read the database secret",
+                table: String::new(),
+                message: e.to_string(),
+                retryable: true,
+            })?;
+        tracing::info!("read the database secret again");
+        Ok((s.username, s.password))
+    }
+}
+
+async fn rds_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<RdsSecret, TransformError> {
+    serde_json::from_str(&secret_string(sm, arn, DB_SECRET_ARN).await?).map_err(|e| {
+        TransformError::Settings(format!(
+            "{DB_SECRET_ARN}: not an RDS secret (host, port, username, password, dbname): {e}"
+        ))
+    })
 }
 
 /// Whether any dataset uses the `hash` rule.

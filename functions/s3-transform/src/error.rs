@@ -60,7 +60,9 @@ impl TransformError {
     }
 
     /// A PostgreSQL error, classified: connection/IO failures, serialization failures,
-    /// deadlocks and "cannot connect now" are retryable; anything else is not.
+    /// deadlocks, "cannot connect now" and authentication failures (a password rotation in
+    /// progress: the database has the new password before the secret's current version does)
+    /// are retryable; anything else is not.
     pub fn postgres(op: &'static str, table: &str, e: &tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
         let retryable = match e.code() {
@@ -71,6 +73,8 @@ impl TransformError {
                     || *c == SqlState::CANNOT_CONNECT_NOW
                     || *c == SqlState::ADMIN_SHUTDOWN
                     || *c == SqlState::TOO_MANY_CONNECTIONS
+                    || *c == SqlState::INVALID_PASSWORD
+                    || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
                     || c.code().starts_with("08")
                     || c.code().starts_with("53")
                     || c.code().starts_with("57P")

@@ -18,7 +18,8 @@ async fn main() -> Result<(), Error> {
     let store = S3Store::new(s3, &config.common.bucket);
     let hash_key = config.hash_key(&cfg, &sm).await?;
     let (db, tls) = config.database(&sm).await?;
-    let warehouse = Postgres::new(db, tls, &cfg.warehouse.schema);
+    let warehouse =
+        Postgres::new(db, tls, &cfg.warehouse.schema).with_credentials(config.credentials(&sm));
     let ctx = Handler {
         cfg: &cfg,
         zones: &config.common.zones,

@@ -94,13 +94,23 @@ fn column_change(existing: &str, ty: FieldType) -> ColumnChange {
     }
 }
 
-/// PostgreSQL over tokio-postgres, with one connection per container (re-opened after errors).
+/// Where the database user and password come from when they can change: a secret that is
+/// rotated. Read again when PostgreSQL refuses the credentials a connection was opened with.
+#[async_trait]
+pub trait Credentials: Send + Sync {
+    /// The current user name and password.
+    async fn current(&self) -> Result<(String, String), TransformError>;
+}
+
+/// PostgreSQL over tokio-postgres, with one connection per container (re-opened after errors,
+/// with the credentials read again after an authentication failure).
 pub struct Postgres {
-    config: tokio_postgres::Config,
+    config: std::sync::RwLock<tokio_postgres::Config>,
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     schema: String,
     client: Mutex<Option<Client>>,
     ensured: Mutex<HashSet<String>>,
+    credentials: Option<Box<dyn Credentials>>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -109,6 +119,14 @@ impl std::fmt::Debug for Postgres {
             .field("schema", &self.schema)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether PostgreSQL refused the user name or password.
+fn is_auth_failure(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    })
 }
 
 impl Postgres {
@@ -120,40 +138,73 @@ impl Postgres {
         schema: &str,
     ) -> Self {
         Postgres {
-            config,
+            config: std::sync::RwLock::new(config),
             tls,
             schema: schema.to_string(),
             client: Mutex::new(None),
             ensured: Mutex::new(HashSet::new()),
+            credentials: None,
+        }
+    }
+
+    /// Reads the credentials again from `source` when PostgreSQL refuses them.
+    pub fn with_credentials(mut self, source: Option<Box<dyn Credentials>>) -> Self {
+        self.credentials = source;
+        self
+    }
+
+    fn config(&self) -> tokio_postgres::Config {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
     async fn connect(&self) -> Result<Client, TransformError> {
         let err = |e: tokio_postgres::Error| TransformError::postgres("connect", &self.schema, &e);
-        match (&self.tls, self.config.get_ssl_mode()) {
+        match (self.open(self.config()).await, &self.credentials) {
+            (Err(e), Some(source)) if is_auth_failure(&e) => {
+                tracing::warn!(
+                    schema = %self.schema,
+                    "the database refused the credentials; reading them again"
+                );
+                let (user, password) = source.current().await?;
+                let fresh = {
+                    let mut c = match self.config.write() {
+                        Ok(c) => c,
+                        Err(poisoned) => poisoned.into_inner(),
+                    };
+                    c.user(&user).password(password);
+                    c.clone()
+                };
+                self.open(fresh).await.map_err(err)
+            }
+            (r, _) => r.map_err(err),
+        }
+    }
+
+    async fn open(&self, config: tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
+        let client = match (&self.tls, config.get_ssl_mode()) {
             (Some(tls), mode) if mode != SslMode::Disable => {
-                let (client, conn) = self.config.connect(tls.clone()).await.map_err(err)?;
+                let (client, conn) = config.connect(tls.clone()).await?;
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::warn!(error = %e, "postgres connection closed");
                     }
                 });
-                Ok(client)
+                client
             }
             _ => {
-                let (client, conn) = self
-                    .config
-                    .connect(tokio_postgres::NoTls)
-                    .await
-                    .map_err(err)?;
+                let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::warn!(error = %e, "postgres connection closed");
                     }
                 });
-                Ok(client)
+                client
             }
-        }
+        };
+        Ok(client)
     }
 
     async fn ensure_table(
