@@ -17,6 +17,8 @@ to what the functions see and how they are driven, and compared:
   authorizer is attached; SAM's OpenAPI body vs CDK's Route/Integration resources), CORS, and
   each stage's name, auto-deploy, default-route throttling and access log (destination kind and
   the JSON format's fields);
+- secret rotation schedules: the secret's kind, the hosted rotation type, its VPC attachment,
+  the characters it excludes and the schedule; and the template's macros besides SAM's;
 - the set of resource types (minus CDK bookkeeping).
 
 Needs aws-sam-translator (installed with aws-sam-cli in infra/.venv). Exits 1 on a difference.
@@ -57,6 +59,8 @@ def load_sam(path: str) -> dict:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     out = transform(template, lists, _NoManagedPolicies())
     out.setdefault("Parameters", original.get("Parameters", {}))
+    # The translator expands only its own macro; the others stay for CloudFormation to run.
+    out["Transform"] = original.get("Transform", [])
     out.setdefault("Conditions", original.get("Conditions", {}))
     return out
 
@@ -236,6 +240,23 @@ def summarize(t: dict) -> dict:
 
     http_apis = summarize_http_apis(active, r, fn_names, kind_of)
 
+    rotations = []
+    for lid, v in active.items():
+        if v["Type"] == "AWS::SecretsManager::RotationSchedule":
+            raw = v["Properties"]
+            p = r.value(raw)
+            hosted = raw.get("HostedRotationLambda", {})
+            rotations.append({
+                "Secret": kind_of(raw["SecretId"]),
+                "RotationType": hosted.get("RotationType"),
+                "InVpc": bool(hosted.get("VpcSubnetIds")) and bool(hosted.get("VpcSecurityGroupIds")),
+                "ExcludeCharacters": hosted.get("ExcludeCharacters"),
+                "Schedule": p.get("RotationRules", {}).get("ScheduleExpression"),
+            })
+    transforms = t.get("Transform", [])
+    macros = sorted(x for x in (transforms if isinstance(transforms, list) else [transforms])
+                    if x != "AWS::Serverless-2016-10-31")
+
     # Routes and integrations are separate resources in CDK and part of the OpenAPI body in SAM:
     # they are compared in http_apis.
     ignore_types = {"AWS::CDK::Metadata", "AWS::IAM::Policy", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress",
@@ -249,6 +270,8 @@ def summarize(t: dict) -> dict:
         "s3_notifications": sorted(notifications),
         "alarms": sorted(alarms, key=repr),
         "http_apis": http_apis,
+        "secret_rotations": sorted(rotations, key=repr),
+        "macros": macros,
         "resource_types": types,
     }
 
@@ -387,7 +410,8 @@ def main(argv: list[str]) -> int:
     print(f"SAM and CDK agree: {n} functions ({', '.join(sorted(sam['functions']))}), "
           f"{len(sam['event_source_mappings'])} event source mappings, {len(sam['async_invoke_configs'])} async invoke configs, "
           f"{len(sam['s3_notifications'])} S3 notifications, {len(sam['alarms'])} alarms, "
-          f"{sum(len(a['Routes']) for a in sam['http_apis'])} HTTP API routes, {len(sam['resource_types'])} resource types")
+          f"{sum(len(a['Routes']) for a in sam['http_apis'])} HTTP API routes, {len(sam['secret_rotations'])} secret rotation(s), "
+          f"{len(sam['resource_types'])} resource types")
     return 0
 
 

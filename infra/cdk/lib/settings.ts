@@ -45,6 +45,8 @@ export interface SluiceSettings {
   readonly auroraMinCapacity: number;
   readonly auroraMaxCapacity: number;
   readonly databaseDeletionProtection: boolean;
+  /** Days between rotations of the new database's password (hosted rotation, single user). */
+  readonly databaseRotationDays: number;
   readonly vpcCidr: string;
   readonly existingVpcId: string;
   readonly existingSubnetIds: string[];
@@ -87,6 +89,7 @@ export const DEFAULTS: SluiceSettings = {
   auroraMinCapacity: 0.5,
   auroraMaxCapacity: 4,
   databaseDeletionProtection: true,
+  databaseRotationDays: 30,
   vpcCidr: '10.40.0.0/16',
   existingVpcId: '',
   existingSubnetIds: [],
@@ -152,6 +155,7 @@ export function validate(s: SluiceSettings): void {
   for (const o of s.collectorCorsOrigins) {
     if (!/^(https?:\/\/[^/\s]+|\*)$/.test(o)) throw new Error(`sluice:collectorCorsOrigins: ${o} is not an origin (scheme://host[:port], or *)`);
   }
+  between('databaseRotationDays', s.databaseRotationDays, 1, 365);
   between('asyncMaximumRetryAttempts', s.asyncMaximumRetryAttempts, 0, 2);
   between('asyncMaximumEventAgeSeconds', s.asyncMaximumEventAgeSeconds, 60, 21600);
   if (!/^[a-z][a-z0-9_]{0,254}$/.test(s.glueDatabaseName)) throw new Error('sluice:glueDatabaseName must match [a-z][a-z0-9_]*');

@@ -207,8 +207,6 @@ export class SluiceStack extends Stack {
       dbSg.connections.allowFrom(sg, ec2.Port.tcp(5432), 'PostgreSQL from s3-transform');
 
       const secret = new rds.DatabaseSecret(this, 'DatabaseSecret', { username: 'sluice', dbname: 'sluice', excludeCharacters: '"@/\\ \'`' });
-      acknowledge(secret, 'AwsSolutions-SMG4',
-        'Not rotated automatically yet: s3-transform reads the secret once per cold start and does not re-read it after an authentication failure, so a rotation would fail warm sandboxes until they recycle. Add secret.addRotationSingleUser() once it does.');
       cluster = new rds.DatabaseCluster(this, 'Database', {
         engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_17_9 }),
         credentials: rds.Credentials.fromSecret(secret),
@@ -235,13 +233,31 @@ export class SluiceStack extends Stack {
         vpc, allowAllOutbound: false, description: 'sluice Secrets Manager interface endpoint (HTTPS from s3-transform)',
       });
       endpointSg.connections.allowFrom(sg, ec2.Port.tcp(443), 'HTTPS from s3-transform');
-      newVpc.addInterfaceEndpoint('SecretsManagerEndpoint', {
+      const smEndpoint = newVpc.addInterfaceEndpoint('SecretsManagerEndpoint', {
         service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
         privateDnsEnabled: true,
         securityGroups: [endpointSg],
         open: false,
         subnets,
       });
+
+      // Password rotation of the database secret (single user) by Secrets Manager's hosted
+      // rotation function, in the database's subnets. s3-transform reads the secret again when
+      // PostgreSQL refuses its password, so warm sandboxes follow a rotation without a cold start.
+      const rotationSg = new ec2.SecurityGroup(this, 'DatabaseRotationSecurityGroup', {
+        vpc, allowAllOutbound: false,
+        description: 'sluice database secret rotation (egress to PostgreSQL and the Secrets Manager endpoint only)',
+      });
+      dbSg.connections.allowFrom(rotationSg, ec2.Port.tcp(5432), 'PostgreSQL from the secret rotation');
+      endpointSg.connections.allowFrom(rotationSg, ec2.Port.tcp(443), 'HTTPS from the secret rotation');
+      const rotation = cluster.secret!.addRotationSchedule('DatabaseSecretRotation', {
+        hostedRotation: secretsmanager.HostedRotation.postgreSqlSingleUser({
+          functionName: `${Aws.STACK_NAME}-db-secret-rotation`,
+          vpc, vpcSubnets: subnets, securityGroups: [rotationSg],
+        }),
+        automaticallyAfter: Duration.days(s.databaseRotationDays),
+      });
+      rotation.node.addDependency(cluster, smEndpoint);
     } else {
       const azs = s.existingSubnetIds.map((_, i) => Fn.select(i, Fn.getAzs()));
       vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {

@@ -455,6 +455,30 @@ describe('operations', () => {
   });
 });
 
+describe('database secret rotation', () => {
+  it('rotates the new database\'s password with the hosted single-user function in its subnets', () => {
+    assert.ok(arr(t.toJSON().Transform).includes('AWS::SecretsManager-2024-09-16'));
+    const [[, schedule]] = Object.entries(resources('AWS::SecretsManager::RotationSchedule'));
+    const p = schedule.Properties;
+    assert.equal(p.HostedRotationLambda.RotationType, 'PostgreSQLSingleUser');
+    assert.deepEqual(p.RotationRules, { ScheduleExpression: 'rate(30 days)' });
+    assert.match(flat(p.SecretId), /DatabaseSecretAttachment/);
+    assert.match(flat(p.HostedRotationLambda.VpcSubnetIds), /Subnet/);
+    assert.match(flat(p.HostedRotationLambda.VpcSecurityGroupIds), /DatabaseRotationSecurityGroup/);
+    const rule = (type: string, port: number, desc: string) =>
+      Object.values(resources(type)).some((r: any) => r.Properties.FromPort === port && r.Properties.Description === desc);
+    assert.ok(rule('AWS::EC2::SecurityGroupIngress', 5432, 'PostgreSQL from the secret rotation'));
+    assert.ok(rule('AWS::EC2::SecurityGroupIngress', 443, 'HTTPS from the secret rotation'));
+  });
+
+  it('takes the interval from context and leaves an existing database\'s secret alone', () => {
+    const { template } = build({ databaseRotationDays: 7 });
+    template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', { RotationRules: { ScheduleExpression: 'rate(7 days)' } });
+    build(EXISTING).template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
+    assert.throws(() => build({ databaseRotationDays: 0 }), /databaseRotationDays/);
+  });
+});
+
 describe('existing database', () => {
   const { template } = build(EXISTING);
 
