@@ -558,8 +558,100 @@ async fn tls_is_required_and_verified_when_configured() {
 
     let trusted =
         s3_transform::config::tls_connector(Some(&ca.to_string_lossy()), false).expect("connector");
+    // A trusted chain for another host name (the certificate names 127.0.0.1 and localhost):
+    // refused, as a proxy endpoint whose certificate does not name it would be.
+    let named = |name: &str| {
+        let mut c = tokio_postgres::Config::new();
+        c.host(name)
+            .hostaddr(std::net::IpAddr::from([127, 0, 0, 1]))
+            .port(pg.port)
+            .user("postgres")
+            .dbname("postgres")
+            .ssl_mode(tokio_postgres::config::SslMode::Require);
+        c
+    };
+    f.warehouse = Postgres::new(
+        named("db-proxy.example.com"),
+        Some(trusted.clone()),
+        &f.schema,
+    );
+    let err = f
+        .notify(&key)
+        .await
+        .expect_err("a certificate for another name is refused");
+    assert!(err.to_string().contains("TLS handshake"), "{err}");
+    // The same connection under a name the certificate holds is accepted.
+    f.warehouse = Postgres::new(named("localhost"), Some(trusted.clone()), &f.schema);
+    assert_eq!(
+        f.notify(&key).await.expect("verified by name").objects[0].inserted,
+        1
+    );
+
     f.warehouse = Postgres::new(config, Some(trusted), &f.schema);
     let out = f.notify(&key).await.expect("verified TLS load");
+    assert_eq!(out.objects[0].inserted, 0, "already loaded, not duplicated");
+}
+
+/// s3-transform's settings with the database in the secret `arn` (plain TCP to the local
+/// cluster), `db_host` as `SLUICE_DB_HOST`.
+fn secret_config(f: &Fixture, arn: &str, db_host: Option<&str>) -> s3_transform::Config {
+    s3_transform::Config {
+        common: Common {
+            bucket: f.bucket.clone(),
+            zones: Zones::default(),
+        },
+        config_location: "unused".into(),
+        limits: Limits {
+            max_decompressed: 8 << 20,
+            max_line: 1 << 20,
+        },
+        hmac: None,
+        database: s3_transform::config::Database::Secret(arn.to_string()),
+        db_tls: Some(false),
+        db_ca_file: None,
+        db_host: db_host.map(str::to_string),
+    }
+}
+
+#[tokio::test]
+async fn a_proxy_host_replaces_the_host_the_secret_names() {
+    // The secret names the cluster (as RDS writes it); SLUICE_DB_HOST points at the proxy,
+    // here the local server itself.
+    let pg = shared_postgres();
+    let mut f = Fixture::new(pg).await;
+    let arn = f
+        .aws
+        .secrets
+        .create_secret()
+        .name(unique("sluice-db"))
+        .secret_string(
+            json!({
+                "host": "sluice.cluster-abc.eu-west-1.rds.invalid", "port": pg.port,
+                "username": "postgres", "password": "unused-with-trust", "dbname": "postgres"
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("create secret")
+        .arn
+        .expect("arn");
+    f.ingest("kinesis-clean.json").await;
+    let key = f.aws.keys(&f.bucket, "raw/signups/").await.remove(0);
+
+    let direct = secret_config(&f, &arn, None);
+    let (db, tls) = direct.database(&f.aws.secrets).await.expect("database");
+    f.warehouse = Postgres::new(db, tls, &f.schema);
+    let e = f
+        .notify(&key)
+        .await
+        .expect_err("the cluster name does not resolve here");
+    assert!(e.to_string().contains("connect"), "{e}");
+
+    let proxied = secret_config(&f, &arn, Some("127.0.0.1"));
+    let (db, tls) = proxied.database(&f.aws.secrets).await.expect("database");
+    f.warehouse = Postgres::new(db, tls, &f.schema);
+    let out = f.notify(&key).await.expect("load through the proxy host");
     assert_eq!(out.objects[0].inserted, 1);
 }
 
@@ -634,21 +726,7 @@ async fn a_rotated_database_password_is_read_again_from_the_secret() {
         .expect("create secret")
         .arn
         .expect("arn");
-    let config = s3_transform::Config {
-        common: Common {
-            bucket: f.bucket.clone(),
-            zones: Zones::default(),
-        },
-        config_location: "unused".into(),
-        limits: Limits {
-            max_decompressed: 8 << 20,
-            max_line: 1 << 20,
-        },
-        hmac: None,
-        database: s3_transform::config::Database::Secret(arn.clone()),
-        db_tls: Some(false),
-        db_ca_file: None,
-    };
+    let config = secret_config(&f, &arn, None);
     let (db, tls) = config.database(&f.aws.secrets).await.expect("database");
     f.warehouse =
         Postgres::new(db, tls, &f.schema).with_credentials(config.credentials(&f.aws.secrets));

@@ -25,6 +25,9 @@ pub const DB_SECRET_ARN: &str = "SLUICE_DB_SECRET_ARN";
 pub const DB_TLS: &str = "SLUICE_DB_TLS";
 /// PEM file of extra CA certificates for the database (e.g. the RDS CA bundle).
 pub const DB_CA_FILE: &str = "SLUICE_DB_CA_FILE";
+/// Host to connect to instead of the secret's `host`: an RDS Proxy endpoint in front of the
+/// cluster the secret names (TLS is verified against this name).
+pub const DB_HOST: &str = "SLUICE_DB_HOST";
 /// The HMAC key of the `hash` PII rule (at least 16 bytes).
 pub const HMAC_KEY: &str = "SLUICE_HMAC_KEY";
 /// Secrets Manager secret whose string is the HMAC key.
@@ -67,6 +70,8 @@ pub struct Config {
     pub db_tls: Option<bool>,
     /// [`DB_CA_FILE`].
     pub db_ca_file: Option<String>,
+    /// [`DB_HOST`] (with [`DB_SECRET_ARN`] only).
+    pub db_host: Option<String>,
 }
 
 /// A variable's value, if set and not blank.
@@ -100,6 +105,19 @@ impl Config {
                 )))
             }
         };
+        let db_host = var(DB_HOST);
+        if db_host.is_some() && matches!(database, Database::Url(_)) {
+            return Err(TransformError::Settings(format!(
+                "{DB_HOST} replaces the host of {DB_SECRET_ARN}; with {DATABASE_URL} put the host in the URL"
+            )));
+        }
+        if let Some(h) = &db_host {
+            if h.chars().any(|c| c.is_whitespace() || c == '/') {
+                return Err(TransformError::Settings(format!(
+                    "{DB_HOST}: not a host name: {h:?}"
+                )));
+            }
+        }
         let db_tls = match var(DB_TLS).as_deref() {
             Some("require") => Some(true),
             Some("disable") => Some(false),
@@ -118,6 +136,7 @@ impl Config {
             database,
             db_tls,
             db_ca_file: var(DB_CA_FILE),
+            db_host,
         })
     }
 
@@ -172,7 +191,7 @@ impl Config {
             Database::Secret(arn) => {
                 let s = rds_secret(sm, arn).await?;
                 let mut c = tokio_postgres::Config::new();
-                c.host(&s.host)
+                c.host(self.db_host.as_deref().unwrap_or(&s.host))
                     .port(s.port.unwrap_or(5432))
                     .user(&s.username)
                     .password(s.password)
