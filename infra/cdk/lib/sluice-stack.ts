@@ -183,6 +183,8 @@ export class SluiceStack extends Stack {
     let dbSecret: secretsmanager.ISecret;
     let dbSecretArn: string;
     let cluster: rds.DatabaseCluster | undefined;
+    /** SLUICE_DB_HOST: the proxy's endpoint (new mode); empty = the secret's host. */
+    let dbHost = '';
     if (newDb) {
       const flowLogGroup = new logs.LogGroup(this, 'FlowLogGroup', { retention: s.logRetentionDays as logs.RetentionDays, removalPolicy: RemovalPolicy.DESTROY });
       const newVpc = new ec2.Vpc(this, 'Vpc', {
@@ -202,9 +204,8 @@ export class SluiceStack extends Stack {
       sg.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to the S3 gateway and Secrets Manager endpoints (subnets have no internet route)');
       transformSg = sg;
       const dbSg = new ec2.SecurityGroup(this, 'DatabaseSecurityGroup', {
-        vpc, allowAllOutbound: false, description: 'sluice Aurora PostgreSQL (ingress from s3-transform only)',
+        vpc, allowAllOutbound: false, description: 'sluice Aurora PostgreSQL (ingress from its proxy and the secret rotation only)',
       });
-      dbSg.connections.allowFrom(sg, ec2.Port.tcp(5432), 'PostgreSQL from s3-transform');
 
       const secret = new rds.DatabaseSecret(this, 'DatabaseSecret', { username: 'sluice', dbname: 'sluice', excludeCharacters: '"@/\\ \'`' });
       cluster = new rds.DatabaseCluster(this, 'Database', {
@@ -228,6 +229,29 @@ export class SluiceStack extends Stack {
       });
       dbSecret = cluster.secret!;
       dbSecretArn = cluster.secret!.secretArn;
+
+      // RDS Proxy in front of the cluster: it pools connections for Lambda (a spike of S3 events
+      // does not become a connection storm on the cluster), and its TLS certificate comes from
+      // ACM and chains to Amazon's public roots, which s3-transform verifies with the system
+      // roots and the proxy's host name (SLUICE_DB_HOST). Clients authenticate with the secret.
+      const proxySg = new ec2.SecurityGroup(this, 'DatabaseProxySecurityGroup', {
+        vpc, allowAllOutbound: false, description: 'sluice database proxy (PostgreSQL from s3-transform, to the cluster)',
+      });
+      proxySg.connections.allowFrom(sg, ec2.Port.tcp(5432), 'PostgreSQL from s3-transform');
+      // addProxy admits the proxy into the cluster's security group itself.
+      const proxy = cluster.addProxy('DatabaseProxy', {
+        dbProxyName: `${Aws.STACK_NAME}-db`,
+        secrets: [cluster.secret!],
+        vpc, vpcSubnets: subnets, securityGroups: [proxySg],
+        requireTLS: true,
+        iamAuth: false,
+        clientPasswordAuthType: rds.ClientPasswordAuthType.POSTGRES_SCRAM_SHA_256,
+        idleClientTimeout: Duration.minutes(30),
+        maxConnectionsPercent: 90,
+        maxIdleConnectionsPercent: 10,
+        borrowTimeout: Duration.seconds(30),
+      });
+      dbHost = proxy.endpoint;
 
       const endpointSg = new ec2.SecurityGroup(this, 'EndpointSecurityGroup', {
         vpc, allowAllOutbound: false, description: 'sluice Secrets Manager interface endpoint (HTTPS from s3-transform)',
@@ -352,6 +376,7 @@ export class SluiceStack extends Stack {
         SLUICE_BUCKET: bucketName,
         SLUICE_DB_SECRET_ARN: dbSecretArn,
         SLUICE_DB_TLS: 'require',
+        SLUICE_DB_HOST: dbHost,
         SLUICE_HMAC_SECRET_ARN: hmacSecret.secretArn,
       },
       {
@@ -578,6 +603,7 @@ export class SluiceStack extends Stack {
     new CfnOutput(this, 'FailureQueueUrl', { value: failureQueue.queueUrl });
     new CfnOutput(this, 'DatabaseSecretArn', { value: dbSecretArn });
     if (cluster) new CfnOutput(this, 'DatabaseEndpoint', { value: cluster.clusterEndpoint.hostname });
+    if (cluster) new CfnOutput(this, 'DatabaseProxyEndpoint', { value: dbHost, description: 'RDS Proxy endpoint s3-transform connects to (SLUICE_DB_HOST)' });
     new CfnOutput(this, 'HmacSecretArn', { value: hmacSecret.secretArn });
     new CfnOutput(this, 'CollectorUrl', {
       value: `${api.apiEndpoint}/v1/events`,

@@ -87,7 +87,7 @@ describe('functions', () => {
     assert.deepEqual(Object.keys(env('kinesis-ingest')).sort(), ['RUST_LOG', 'SLUICE_BUCKET', 'SLUICE_CONFIG', 'SLUICE_MAX_CONCURRENCY']);
     assert.equal(env('kinesis-ingest').SLUICE_MAX_CONCURRENCY, '8');
     assert.deepEqual(Object.keys(env('s3-transform')).sort(),
-      ['RUST_LOG', 'SLUICE_BUCKET', 'SLUICE_CONFIG', 'SLUICE_DB_SECRET_ARN', 'SLUICE_DB_TLS', 'SLUICE_HMAC_SECRET_ARN']);
+      ['RUST_LOG', 'SLUICE_BUCKET', 'SLUICE_CONFIG', 'SLUICE_DB_HOST', 'SLUICE_DB_SECRET_ARN', 'SLUICE_DB_TLS', 'SLUICE_HMAC_SECRET_ARN']);
     assert.equal(env('s3-transform').SLUICE_DB_TLS, 'require');
     assert.equal(env('s3-transform').DATABASE_URL, undefined, 'DATABASE_URL is the local alternative, never set in AWS');
     assert.deepEqual(Object.keys(env('glue-catalog')).sort(), ['RUST_LOG', 'SLUICE_BUCKET', 'SLUICE_CONFIG']);
@@ -452,6 +452,32 @@ describe('operations', () => {
     const groups = Object.values(resources('AWS::Logs::LogGroup'));
     assert.ok(groups.length >= 5);
     for (const g of groups) assert.equal(g.Properties.RetentionInDays, DEFAULTS.logRetentionDays);
+  });
+});
+
+describe('database proxy', () => {
+  it('puts an RDS Proxy with TLS and secret authentication between s3-transform and the cluster', () => {
+    t.hasResourceProperties('AWS::RDS::DBProxy', {
+      EngineFamily: 'POSTGRESQL', RequireTLS: true,
+      Auth: [Match.objectLike({ AuthScheme: 'SECRETS', IAMAuth: 'DISABLED', ClientPasswordAuthType: 'POSTGRES_SCRAM_SHA_256' })],
+    });
+    t.hasResourceProperties('AWS::RDS::DBProxyTargetGroup', {
+      ConnectionPoolConfigurationInfo: Match.objectLike({ MaxConnectionsPercent: 90 }),
+      DBClusterIdentifiers: [Match.anyValue()],
+    });
+    const [, transform] = fnByName(t, 's3-transform');
+    assert.match(flat(transform.Properties.Environment.Variables.SLUICE_DB_HOST), /DatabaseProxy.*Endpoint/);
+    // s3-transform reaches the cluster only through the proxy.
+    const ingress = Object.values(resources('AWS::EC2::SecurityGroupIngress')).map((r: any) => r.Properties);
+    const intoDb = ingress.filter((p) => flat(p.GroupId).includes('DatabaseSecurityGroup'));
+    assert.deepEqual(intoDb.map((p) => p.Description).sort(), ['Allow connections to the database Cluster from the Proxy', 'PostgreSQL from the secret rotation']);
+    assert.ok(ingress.some((p) => flat(p.GroupId).includes('DatabaseProxySecurityGroup') && flat(p.SourceSecurityGroupId).includes('TransformSecurityGroup')));
+  });
+
+  it('is not created for an existing database, whose secret names the host', () => {
+    const { template } = build(EXISTING);
+    template.resourceCountIs('AWS::RDS::DBProxy', 0);
+    assert.equal(fnByName(template, 's3-transform')[1].Properties.Environment.Variables.SLUICE_DB_HOST, '');
   });
 });
 
