@@ -592,6 +592,30 @@ async fn tls_is_required_and_verified_when_configured() {
     assert_eq!(out.objects[0].inserted, 0, "already loaded, not duplicated");
 }
 
+/// A new Secrets Manager secret holding `text`; its ARN.
+async fn create_secret(aws: &Aws, text: String) -> String {
+    aws.secrets
+        .create_secret()
+        .name(unique("sluice-db"))
+        .secret_string(text)
+        .send()
+        .await
+        .expect("create secret")
+        .arn
+        .expect("arn")
+}
+
+/// A new current version of the secret `arn`.
+async fn put_secret(aws: &Aws, arn: &str, text: String) {
+    aws.secrets
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(text)
+        .send()
+        .await
+        .expect("put secret value");
+}
+
 /// s3-transform's settings with the database in the secret `arn` (plain TCP to the local
 /// cluster), `db_host` as `SLUICE_DB_HOST`.
 fn secret_config(f: &Fixture, arn: &str, db_host: Option<&str>) -> s3_transform::Config {
@@ -619,23 +643,11 @@ async fn a_proxy_host_replaces_the_host_the_secret_names() {
     // here the local server itself.
     let pg = shared_postgres();
     let mut f = Fixture::new(pg).await;
-    let arn = f
-        .aws
-        .secrets
-        .create_secret()
-        .name(unique("sluice-db"))
-        .secret_string(
-            json!({
-                "host": "sluice.cluster-abc.eu-west-1.rds.invalid", "port": pg.port,
-                "username": "postgres", "password": "unused-with-trust", "dbname": "postgres"
-            })
-            .to_string(),
-        )
-        .send()
-        .await
-        .expect("create secret")
-        .arn
-        .expect("arn");
+    let secret = json!({
+        "host": "sluice.cluster-abc.eu-west-1.rds.invalid", "port": pg.port,
+        "username": "postgres", "password": "unused-with-trust", "dbname": "postgres"
+    });
+    let arn = create_secret(&f.aws, secret.to_string()).await;
     f.ingest("kinesis-clean.json").await;
     let key = f.aws.keys(&f.bucket, "raw/signups/").await.remove(0);
 
@@ -715,17 +727,7 @@ async fn a_rotated_database_password_is_read_again_from_the_secret() {
         })
         .to_string()
     };
-    let arn = f
-        .aws
-        .secrets
-        .create_secret()
-        .name(unique("sluice-db"))
-        .secret_string(secret_json("first-password-0001"))
-        .send()
-        .await
-        .expect("create secret")
-        .arn
-        .expect("arn");
+    let arn = create_secret(&f.aws, secret_json("first-password-0001")).await;
     let config = secret_config(&f, &arn, None);
     let (db, tls) = config.database(&f.aws.secrets).await.expect("database");
     f.warehouse =
@@ -744,14 +746,7 @@ async fn a_rotated_database_password_is_read_again_from_the_secret() {
         .batch_execute("ALTER ROLE writer PASSWORD 'second-password-0002'")
         .await
         .expect("alter role");
-    f.aws
-        .secrets
-        .put_secret_value()
-        .secret_id(&arn)
-        .secret_string(secret_json("second-password-0002"))
-        .send()
-        .await
-        .expect("put secret value");
+    put_secret(&f.aws, &arn, secret_json("second-password-0002")).await;
     drop_sessions(&admin, "writer").await;
     let second: u64 = loaded(&f.notify(&keys[1]).await.expect("load after the rotation"));
     assert!(second > 0);
@@ -770,14 +765,7 @@ async fn a_rotated_database_password_is_read_again_from_the_secret() {
         !e.to_string().contains("password-000"),
         "no password in the error: {e}"
     );
-    f.aws
-        .secrets
-        .put_secret_value()
-        .secret_id(&arn)
-        .secret_string(secret_json("third-password-0003"))
-        .send()
-        .await
-        .expect("put secret value");
+    put_secret(&f.aws, &arn, secret_json("third-password-0003")).await;
     let third: u64 = loaded(
         &f.notify(&keys[2])
             .await
