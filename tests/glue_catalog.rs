@@ -48,6 +48,7 @@ fn curated_parquet(cfg: &PipelineConfig, dataset: &str) -> Vec<u8> {
         .map(|i| Row {
             key: format!("k-{i}"),
             version: version(1_763_802_000_000_000 + i, None, "", i as u64),
+            event_micros: 1_763_802_000_000_000 + i,
             values: cols
                 .iter()
                 .map(|c| match c.ty {

@@ -455,6 +455,7 @@ async fn drill(aws: &Aws, cfg: &PipelineConfig, zones: &Zones) -> Result<()> {
     let row = s3_transform::transform::Row {
         key: "drill-1".into(),
         version: s3_transform::transform::version(1_700_000_000_000_000, None, "", 1),
+        event_micros: 1_700_000_000_000_000,
         values: cols
             .iter()
             .map(|c| match c.name.as_str() {

@@ -142,8 +142,8 @@ pub async fn handle(ctx: &Handler<'_>, input: S3Input) -> Result<Outcome, Catalo
     };
     let prefixes = [ctx.zones.curated.as_str(), ctx.zones.raw.as_str()];
     let mut first_error = None;
-    // Table name → (latest storage, partitions seen in this invocation).
-    let mut partitions: BTreeMap<String, (StorageSpec, Vec<Partition>)> = BTreeMap::new();
+    // Table name → (its configured dataset, latest storage, partitions seen in this invocation).
+    let mut partitions: BTreeMap<String, (String, StorageSpec, Vec<Partition>)> = BTreeMap::new();
     for n in notices {
         let accepted = match decide(&n, ctx.store.bucket(), &prefixes) {
             Ok(a) => a,
@@ -169,19 +169,22 @@ pub async fn handle(ctx: &Handler<'_>, input: S3Input) -> Result<Outcome, Catalo
                 continue;
             }
         };
+        // Per-dataset metrics only for configured datasets: each name is a metric series.
+        let configured = ctx.cfg.dataset(&t.dataset).is_some();
         match catalogue_object(ctx, &registrar, &accepted, &t).await {
             Ok((o, storage)) => {
-                metrics.count("ObjectsCatalogued", 1);
-                metrics.count("TablesCreated", usize::from(o.table_created));
+                let set = metrics.dataset(&t.dataset);
+                set.count("ObjectsCatalogued", 1);
+                set.count("TablesCreated", usize::from(o.table_created));
                 if !o.table_created {
-                    metrics.count("ColumnsAdded", o.columns_added.len());
+                    set.count("ColumnsAdded", o.columns_added.len());
                 }
-                metrics.count("ColumnsWidened", o.columns_widened.len());
+                set.count("ColumnsWidened", o.columns_widened.len());
                 let entry = partitions
                     .entry(o.table.clone())
-                    .or_insert_with(|| (storage.clone(), Vec::new()));
-                entry.0 = storage;
-                entry.1.push(t.partition.clone());
+                    .or_insert_with(|| (t.dataset.clone(), storage.clone(), Vec::new()));
+                entry.1 = storage;
+                entry.2.push(t.partition.clone());
                 outcome.objects.push(o);
             }
             Err(CatalogError::Core(sluice_core::Error::NotFound { key, .. })) => {
@@ -191,16 +194,23 @@ pub async fn handle(ctx: &Handler<'_>, input: S3Input) -> Result<Outcome, Catalo
             }
             Err(e) => {
                 tracing::error!(key = %accepted.key, error = %e, kind = e.kind(), retryable = e.is_retryable(), "object not catalogued");
-                metrics.count("ObjectsFailed", 1);
-                metrics.count(&format!("Failed_{}", e.kind()), 1);
+                let set = if configured {
+                    metrics.dataset(&t.dataset)
+                } else {
+                    metrics.function()
+                };
+                set.count("ObjectsFailed", 1);
+                set.count(&format!("Failed_{}", e.kind()), 1);
                 first_error.get_or_insert(e);
             }
         }
     }
 
-    for (table, (storage, parts)) in &partitions {
+    for (table, (dataset, storage, parts)) in &partitions {
+        let set = metrics.dataset(dataset);
         if ctx.cfg.catalog.partition_projection {
             outcome.partitions_projected += parts.len();
+            set.count("PartitionsProjected", parts.len());
             continue;
         }
         match registrar.register_partitions(table, storage, parts).await {
@@ -212,21 +222,20 @@ pub async fn handle(ctx: &Handler<'_>, input: S3Input) -> Result<Outcome, Catalo
                 outcome.partitions_created += created;
                 outcome.partitions_existing += existing;
                 outcome.partitions_cached += cached;
+                set.count("PartitionsRegistered", created);
+                set.count("PartitionsExisting", existing);
+                set.count("PartitionsCached", cached);
                 if created > 0 {
                     tracing::info!(table = %table, created, existing, "partitions registered");
                 }
             }
             Err(e) => {
                 tracing::error!(table = %table, error = %e, retryable = e.is_retryable(), "partitions not registered");
-                metrics.count("PartitionsFailed", parts.len());
+                set.count("PartitionsFailed", parts.len());
                 first_error.get_or_insert(e);
             }
         }
     }
-    metrics.count("PartitionsRegistered", outcome.partitions_created);
-    metrics.count("PartitionsExisting", outcome.partitions_existing);
-    metrics.count("PartitionsCached", outcome.partitions_cached);
-    metrics.count("PartitionsProjected", outcome.partitions_projected);
     metrics.add(
         "CatalogMillis",
         started.elapsed().as_secs_f64() * 1000.0,

@@ -40,6 +40,10 @@ pub struct PlannedObject {
     pub raw_bytes: usize,
     /// Indexes of the stream records with at least one line here (ascending, unique).
     pub sources: Vec<usize>,
+    /// The configured dataset the lines belong to (`None` for unrouted quarantine lines).
+    pub dataset: Option<String>,
+    /// The newest event time among the lines (raw objects only), in µs since the epoch.
+    pub newest_event_micros: Option<i64>,
 }
 
 /// The outcome of planning one batch.
@@ -54,6 +58,8 @@ pub struct Plan {
     pub valid: usize,
     /// User records planned into the quarantine, by kind.
     pub rejected: BTreeMap<RejectKind, usize>,
+    /// The same, by dataset ([`UNROUTED`] when the record names no configured one) and kind.
+    pub rejected_in: BTreeMap<(String, RejectKind), usize>,
 }
 
 impl Plan {
@@ -79,6 +85,7 @@ struct Group<'a> {
     first_seq: &'a str,
     last_seq: &'a str,
     sources: Vec<usize>,
+    newest_event_micros: Option<i64>,
 }
 
 impl<'a> Group<'a> {
@@ -144,6 +151,10 @@ pub fn plan_batch<'a>(
             )?;
             g.note(idx, &rec.seq);
             *plan.rejected.entry(reject.kind).or_default() += 1;
+            *plan
+                .rejected_in
+                .entry((dataset.to_string(), reject.kind))
+                .or_default() += 1;
             Ok(())
         };
         let agg = match deaggregate(&rec.data) {
@@ -203,6 +214,7 @@ pub fn plan_batch<'a>(
                     };
                     push_line_with_meta(&mut g.lines, &meta, text)?;
                     g.note(idx, &rec.seq);
+                    g.newest_event_micros = g.newest_event_micros.max(Some(valid.event_micros));
                     plan.valid += 1;
                 }
                 Err(reject) => quarantine(
@@ -229,6 +241,8 @@ pub fn plan_batch<'a>(
             records: g.records,
             raw_bytes: g.lines.len(),
             sources: g.sources,
+            dataset: (k.dataset != UNROUTED).then(|| k.dataset.to_string()),
+            newest_event_micros: g.newest_event_micros,
         });
     }
     Ok(plan)

@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt};
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_core::store::{ObjectStore, CONTENT_TYPE_NDJSON_GZ};
-use sluice_core::telemetry::{Metrics, Unit};
+use sluice_core::telemetry::{freshness_ms, now_micros, Metrics, Unit};
 use sluice_core::Result;
 
 use crate::batch::{plan_batch, Zone};
@@ -47,18 +47,37 @@ pub async fn handle(ctx: &Handler<'_>, event: impl Into<KinesisBatch>) -> Result
         .collect()
         .await;
 
+    // Every write has finished: what succeeded is visible in S3 from here on.
+    let visible_micros = now_micros();
     let mut failed_sources = BTreeSet::new();
     let mut written_raw = 0usize;
     let mut written_quarantine = 0usize;
     for (o, res) in &results {
         match res {
             Ok(()) => {
-                metrics.count("ObjectsWritten", 1);
-                metrics.add("BytesRaw", o.raw_bytes as f64, Unit::Bytes);
-                metrics.add("BytesCompressed", o.body.len() as f64, Unit::Bytes);
+                let set = match &o.dataset {
+                    Some(d) => metrics.dataset(d),
+                    None => metrics.function(),
+                };
+                set.count("ObjectsWritten", 1);
+                set.add("BytesRaw", o.raw_bytes as f64, Unit::Bytes);
+                set.add("BytesCompressed", o.body.len() as f64, Unit::Bytes);
                 match o.zone {
-                    Zone::Raw => written_raw += o.records,
-                    Zone::Quarantine => written_quarantine += o.records,
+                    Zone::Raw => {
+                        written_raw += o.records;
+                        set.count("RecordsWritten", o.records);
+                        if let Some(newest) = o.newest_event_micros {
+                            set.least(
+                                "FreshnessRaw",
+                                freshness_ms(visible_micros, newest),
+                                Unit::Milliseconds,
+                            );
+                        }
+                    }
+                    Zone::Quarantine => {
+                        written_quarantine += o.records;
+                        set.count("RecordsQuarantined", o.records);
+                    }
                 }
             }
             Err(e) => {
@@ -83,13 +102,16 @@ pub async fn handle(ctx: &Handler<'_>, event: impl Into<KinesisBatch>) -> Result
 
     metrics.count("RecordsIn", plan.stream_records);
     metrics.count("UserRecords", plan.user_records);
-    metrics.count("RecordsWritten", written_raw);
-    metrics.count("RecordsQuarantined", written_quarantine);
     metrics.count("RecordsFailed", failed_sources.len());
-    for (kind, n) in &plan.rejected {
-        metrics.count(&format!("Rejected_{}", kind.as_str()), *n);
+    for ((dataset, kind), n) in &plan.rejected_in {
+        let set = if ctx.cfg.dataset(dataset).is_some() {
+            metrics.dataset(dataset)
+        } else {
+            metrics.function()
+        };
+        set.count(&format!("Rejected_{}", kind.as_str()), *n);
     }
-    if let (Some(raw), Some(gz)) = (metrics.get("BytesRaw"), metrics.get("BytesCompressed")) {
+    if let (Some(raw), Some(gz)) = (metrics.total("BytesRaw"), metrics.total("BytesCompressed")) {
         if gz > 0.0 {
             metrics.set("CompressionRatio", raw / gz, Unit::None);
         }
@@ -97,6 +119,8 @@ pub async fn handle(ctx: &Handler<'_>, event: impl Into<KinesisBatch>) -> Result
     metrics.emit();
     tracing::info!(
         stream_records = plan.stream_records,
+        written_raw,
+        written_quarantine,
         user_records = plan.user_records,
         valid = plan.valid,
         quarantined = plan.quarantined(),

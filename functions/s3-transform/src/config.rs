@@ -251,6 +251,7 @@ impl crate::warehouse::Credentials for SecretCredentials {
                 table: String::new(),
                 message: e.to_string(),
                 retryable: true,
+                connection: true,
             })?;
         tracing::info!("read the database secret again");
         Ok((s.username, s.password))

@@ -15,6 +15,9 @@ pub enum TransformError {
         table: String,
         message: String,
         retryable: bool,
+        /// The database could not be reached or its connection broke (connect, TLS,
+        /// authentication, I/O, SQLSTATE class 08), as opposed to a refused statement.
+        connection: bool,
     },
 
     /// Writing Parquet failed (never caused by input data).
@@ -46,6 +49,17 @@ impl TransformError {
             | TransformError::SchemaConflict { .. }
             | TransformError::Settings(_) => false,
         }
+    }
+
+    /// Whether this is a failure to reach PostgreSQL (counted as `DatabaseConnectionErrors`).
+    pub fn is_connection(&self) -> bool {
+        matches!(
+            self,
+            TransformError::Postgres {
+                connection: true,
+                ..
+            }
+        )
     }
 
     /// A short kind for logs and the Lambda error type.
@@ -80,11 +94,14 @@ impl TransformError {
                     || c.code().starts_with("57P")
             }
         };
+        let connection =
+            op == "connect" || e.is_closed() || e.code().is_none_or(|c| c.code().starts_with("08"));
         TransformError::Postgres {
             op,
             table: table.to_string(),
             message: describe(e),
             retryable,
+            connection,
         }
     }
 }

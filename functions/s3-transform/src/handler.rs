@@ -22,7 +22,7 @@ use sluice_core::notify::decide;
 
 use crate::event::S3Input;
 use sluice_core::store::{ObjectStore, CONTENT_TYPE_NDJSON_GZ, CONTENT_TYPE_PARQUET};
-use sluice_core::telemetry::Metrics;
+use sluice_core::telemetry::{freshness_ms, now_micros, Metrics, Unit};
 
 use crate::error::TransformError;
 use crate::input::{format_of, read_object, Limits, ObjectError};
@@ -60,6 +60,12 @@ pub struct ObjectOutcome {
     pub curated_keys: Vec<String>,
     /// Set when the whole object was quarantined, with the reason.
     pub quarantined: Option<String>,
+    /// The newest event time among the rows written, in µs.
+    pub newest_event_micros: Option<i64>,
+    /// When the last curated object was written (wall clock, µs).
+    pub curated_at_micros: Option<i64>,
+    /// When the PostgreSQL load committed (wall clock, µs).
+    pub loaded_at_micros: Option<i64>,
 }
 
 /// What one invocation did.
@@ -94,19 +100,38 @@ pub async fn handle(ctx: &Handler<'_>, input: S3Input) -> Result<Outcome, Transf
                 continue;
             }
         };
+        // Per-dataset metrics only for configured datasets: each name is a metric series.
+        let dataset = SourceKey::parse(&ctx.zones.raw, &accepted.key)
+            .first
+            .and_then(|d| ctx.cfg.dataset(d))
+            .map(|d| d.name.as_str());
+        let set = match dataset {
+            Some(d) => metrics.dataset(d),
+            None => metrics.function(),
+        };
         match process_object(ctx, &accepted.key).await {
             Ok(o) => {
-                metrics.count("ObjectsProcessed", 1);
-                metrics.count("RowsCurated", o.rows);
-                metrics.count("RowsRejected", o.rejected);
-                metrics.count("RowsDuplicate", o.duplicates);
+                set.count("ObjectsProcessed", 1);
+                set.count("RowsCurated", o.rows);
+                set.count("RowsRejected", o.rejected);
+                set.count("RowsDuplicate", o.duplicates);
                 for (name, n) in &o.filtered {
-                    metrics.count(&format!("Filtered_{name}"), *n);
+                    set.count(&format!("Filtered_{name}"), *n);
                 }
-                metrics.count("RowsInserted", o.inserted as usize);
-                metrics.count("RowsUpdated", o.updated as usize);
+                set.count("RowsInserted", o.inserted as usize);
+                set.count("RowsUpdated", o.updated as usize);
                 if o.quarantined.is_some() {
-                    metrics.count("ObjectsQuarantined", 1);
+                    set.count("ObjectsQuarantined", 1);
+                }
+                if let Some(newest) = o.newest_event_micros {
+                    if let Some(at) = o.curated_at_micros {
+                        let ms = freshness_ms(at, newest);
+                        set.least("FreshnessCurated", ms, Unit::Milliseconds);
+                    }
+                    if let Some(at) = o.loaded_at_micros {
+                        let ms = freshness_ms(at, newest);
+                        set.least("FreshnessWarehouse", ms, Unit::Milliseconds);
+                    }
                 }
                 tracing::info!(key = %o.key, rows = o.rows, rejected = o.rejected, duplicates = o.duplicates, filtered = o.filtered.values().sum::<usize>(), inserted = o.inserted, updated = o.updated, quarantined = o.quarantined.is_some(), "object transformed");
                 outcome.objects.push(o);
@@ -118,7 +143,10 @@ pub async fn handle(ctx: &Handler<'_>, input: S3Input) -> Result<Outcome, Transf
             }
             Err(e) => {
                 tracing::error!(key = %accepted.key, error = %e, retryable = e.is_retryable(), "object failed");
-                metrics.count("ObjectsFailed", 1);
+                set.count("ObjectsFailed", 1);
+                if e.is_connection() {
+                    metrics.count("DatabaseConnectionErrors", 1);
+                }
                 first_error.get_or_insert(e);
             }
         }
@@ -219,6 +247,7 @@ async fn process_object(ctx: &Handler<'_>, key: &str) -> Result<ObjectOutcome, T
             })?;
         ctx.store.put(&curated, bytes, CONTENT_TYPE_PARQUET).await?;
         out.curated_keys.push(curated);
+        out.curated_at_micros = Some(now_micros());
     }
     if !t.rejected.is_empty() {
         let mut lines = Vec::new();
@@ -246,6 +275,7 @@ async fn process_object(ctx: &Handler<'_>, key: &str) -> Result<ObjectOutcome, T
             .await?;
     }
     let rows: Vec<&Row> = t.rows.values().flatten().collect();
+    out.newest_event_micros = rows.iter().map(|r| r.event_micros).max();
     if !rows.is_empty() {
         let rollups = rollups_of(ds, &cols);
         let stats = ctx
@@ -254,6 +284,7 @@ async fn process_object(ctx: &Handler<'_>, key: &str) -> Result<ObjectOutcome, T
             .await?;
         out.inserted = stats.inserted;
         out.updated = stats.updated;
+        out.loaded_at_micros = Some(now_micros());
     }
     Ok(out)
 }

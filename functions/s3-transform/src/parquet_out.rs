@@ -202,11 +202,13 @@ mod tests {
                 key: "a".into(),
                 version: String::new(),
                 values: vec![Typed::Str("a".into()), Typed::Timestamp(5), Typed::Int(1)],
+                event_micros: 5,
             },
             Row {
                 key: "b".into(),
                 version: String::new(),
                 values: vec![Typed::Str("b".into()), Typed::Timestamp(6), Typed::Null],
+                event_micros: 6,
             },
         ]
     }

@@ -80,6 +80,9 @@ pub struct Row {
     pub version: String,
     /// Values aligned with [`columns`].
     pub values: Vec<Typed<'static>>,
+    /// The event time the version ranks by (the arrival when the record has none), in µs;
+    /// what freshness is measured from.
+    pub event_micros: i64,
 }
 
 /// A record that could not be transformed.
@@ -362,6 +365,7 @@ fn transform_one(
             key,
             version,
             values,
+            event_micros: event,
         },
     ))
 }
