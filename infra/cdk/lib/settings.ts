@@ -59,6 +59,8 @@ export interface SluiceSettings {
   readonly logLevel: string;
   readonly iteratorAgeAlarmMs: number;
   readonly quarantinedRecordsAlarmThreshold: number;
+  readonly rejectedRowsAlarmThreshold: number;
+  readonly freshnessAlarmMs: number;
 }
 
 export const DEFAULTS: SluiceSettings = {
@@ -102,6 +104,8 @@ export const DEFAULTS: SluiceSettings = {
   logLevel: 'info',
   iteratorAgeAlarmMs: 300000,
   quarantinedRecordsAlarmThreshold: 100,
+  rejectedRowsAlarmThreshold: 100,
+  freshnessAlarmMs: 900000,
 };
 
 function coerce(key: string, raw: unknown, def: unknown): unknown {
@@ -155,6 +159,7 @@ export function validate(s: SluiceSettings): void {
   for (const o of s.collectorCorsOrigins) {
     if (!/^(https?:\/\/[^/\s]+|\*)$/.test(o)) throw new Error(`sluice:collectorCorsOrigins: ${o} is not an origin (scheme://host[:port], or *)`);
   }
+  if (!(s.freshnessAlarmMs >= 60000)) throw new Error(`sluice:freshnessAlarmMs must be at least 60000 ms, got ${s.freshnessAlarmMs}`);
   between('databaseRotationDays', s.databaseRotationDays, 1, 365);
   between('asyncMaximumRetryAttempts', s.asyncMaximumRetryAttempts, 0, 2);
   between('asyncMaximumEventAgeSeconds', s.asyncMaximumEventAgeSeconds, 60, 21600);

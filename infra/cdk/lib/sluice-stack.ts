@@ -554,6 +554,30 @@ export class SluiceStack extends Stack {
     });
     alarm('QuarantinedRecordsAlarm', 'kinesis-ingest is quarantining records (EMF metric sluice/RecordsQuarantined)',
       emf('RecordsQuarantined'), s.quarantinedRecordsAlarmThreshold);
+    const emfOf = (fn: string, metricName: string, statistic = 'Sum') => new cloudwatch.Metric({
+      namespace: 'sluice', metricName, dimensionsMap: { function: fn }, statistic, period: Duration.minutes(5),
+    });
+    alarm('TransformRejectedRowsAlarm', 's3-transform is rejecting rows to the quarantine (EMF metric sluice/RowsRejected; the dataset dimension names which)',
+      emfOf('s3-transform', 'RowsRejected'), s.rejectedRowsAlarmThreshold);
+    alarm('DatabaseConnectionErrorsAlarm', 's3-transform could not reach PostgreSQL (connect, TLS, authentication or a broken connection; EMF metric sluice/DatabaseConnectionErrors)',
+      emfOf('s3-transform', 'DatabaseConnectionErrors'), 0);
+    alarm('PartitionsFailedAlarm', 'glue-catalog could not register partitions (EMF metric sluice/PartitionsFailed; Athena does not see that data yet)',
+      emfOf('glue-catalog', 'PartitionsFailed'), 0);
+    alarm('WarehouseFreshnessAlarm', 'for 15 minutes even the newest rows loaded into PostgreSQL are older than FreshnessAlarmMs (EMF metric sluice/FreshnessWarehouse; per dataset on the dashboard)',
+      emfOf('s3-transform', 'FreshnessWarehouse', 'Minimum'), s.freshnessAlarmMs, 3, 3);
+    const throttled: [string, lambda.IFunction, string][] = [
+      ['IngestThrottlesAlarm', ingest, 'kinesis-ingest'], ['TransformThrottlesAlarm', transform, 's3-transform'],
+      ['CatalogThrottlesAlarm', catalog, 'glue-catalog'], ['NotifierThrottlesAlarm', notifier, 'failure-notifier'],
+      ['CollectorThrottlesAlarm', collector, 'http-collector'],
+    ];
+    for (const [id, fn, name] of throttled) {
+      alarm(id, `${name} invocations were throttled (concurrency limit reached)`, fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
+    }
+    // Per-dataset series: one line per dataset that has published the metric.
+    const perDataset = (metricName: string, statistic: string) => new cloudwatch.MathExpression({
+      expression: `SEARCH('{sluice,dataset,function} MetricName="${metricName}"', '${statistic}', 300)`,
+      usingMetrics: {}, label: '', period: Duration.minutes(5),
+    });
 
     const fns = [ingest, transform, catalog, collector];
     new cloudwatch.Dashboard(this, 'Dashboard', {
@@ -590,6 +614,28 @@ export class SluiceStack extends Stack {
             title: 'HTTP collector', width: 12,
             left: [api.metricCount({ statistic: 'Sum' }), api.metricClientError(), api.metricServerError()].map((m) => m.with({ period: Duration.minutes(1) })),
             right: [api.metricIntegrationLatency({ statistic: 'p99', period: Duration.minutes(1) })],
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Throttles and database connection errors', width: 12,
+            left: [...[ingest, transform, catalog, collector, notifier].map((f) => f.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) })),
+              emfOf('s3-transform', 'DatabaseConnectionErrors')],
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({ title: 'Freshness per dataset: event time to PostgreSQL (ms, newest row)', width: 12, left: [perDataset('FreshnessWarehouse', 'Minimum')] }),
+          new cloudwatch.GraphWidget({
+            title: 'Freshness per dataset: event time to raw and curated (ms, newest record)', width: 12,
+            left: [perDataset('FreshnessRaw', 'Minimum'), perDataset('FreshnessCurated', 'Minimum')],
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Rows per dataset: curated, rejected, quarantined at ingest', width: 12,
+            left: ['RowsCurated', 'RowsRejected', 'RecordsQuarantined'].map((m) => perDataset(m, 'Sum')),
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Glue partitions per dataset: registered, failed', width: 12,
+            left: ['PartitionsRegistered', 'PartitionsFailed'].map((m) => perDataset(m, 'Sum')),
           }),
         ],
       ],

@@ -425,25 +425,40 @@ describe('IAM', () => {
 });
 
 describe('operations', () => {
-  it('alarms on iterator age, errors, failure-queue depth and quarantined records, into SNS', () => {
+  it('alarms on iterator age, errors, throttles, failure-queue depth, quarantined and rejected records, the database, partitions and freshness, into SNS', () => {
     const alarms = Object.values(resources('AWS::CloudWatch::Alarm'));
     const metrics = alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort();
     assert.deepEqual(metrics, [
       'AWS/ApiGateway/5xx',
       'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/IteratorAge',
-      'AWS/SQS/ApproximateNumberOfMessagesVisible', 'AWS/SQS/ApproximateNumberOfMessagesVisible', 'sluice/RecordsQuarantined',
+      'AWS/Lambda/Throttles', 'AWS/Lambda/Throttles', 'AWS/Lambda/Throttles', 'AWS/Lambda/Throttles', 'AWS/Lambda/Throttles',
+      'AWS/SQS/ApproximateNumberOfMessagesVisible', 'AWS/SQS/ApproximateNumberOfMessagesVisible',
+      'sluice/DatabaseConnectionErrors', 'sluice/FreshnessWarehouse', 'sluice/PartitionsFailed', 'sluice/RecordsQuarantined', 'sluice/RowsRejected',
     ]);
-    const errorsOf = alarms.filter((a) => a.Properties.MetricName === 'Errors').map((a) => a.Properties.Dimensions[0].Value.Ref).sort();
-    assert.deepEqual(errorsOf, FUNCTIONS.map((n) => fnByName(t, n)[0]).sort(), 'an Errors alarm per function');
+    for (const m of ['Errors', 'Throttles']) {
+      const of = alarms.filter((a) => a.Properties.MetricName === m).map((a) => a.Properties.Dimensions[0].Value.Ref).sort();
+      assert.deepEqual(of, FUNCTIONS.map((n) => fnByName(t, n)[0]).sort(), `a ${m} alarm per function`);
+    }
     const serverErrors = alarms.find((a) => a.Properties.MetricName === '5xx');
     assert.deepEqual(serverErrors?.Properties.Dimensions, [{ Name: 'ApiId', Value: { Ref: Object.keys(resources('AWS::ApiGatewayV2::Api'))[0] } }]);
-    const quarantined = alarms.find((a) => a.Properties.MetricName === 'RecordsQuarantined');
-    assert.deepEqual(quarantined?.Properties.Dimensions, [{ Name: 'function', Value: 'kinesis-ingest' }]);
+    const dims = (metric: string) => alarms.find((a) => a.Properties.MetricName === metric)?.Properties.Dimensions;
+    assert.deepEqual(dims('RecordsQuarantined'), [{ Name: 'function', Value: 'kinesis-ingest' }]);
+    for (const m of ['RowsRejected', 'DatabaseConnectionErrors', 'FreshnessWarehouse']) assert.deepEqual(dims(m), [{ Name: 'function', Value: 's3-transform' }], m);
+    assert.deepEqual(dims('PartitionsFailed'), [{ Name: 'function', Value: 'glue-catalog' }]);
+    const fresh = alarms.find((a) => a.Properties.MetricName === 'FreshnessWarehouse')?.Properties;
+    assert.equal(fresh.Statistic, 'Minimum');
+    assert.equal(fresh.Threshold, DEFAULTS.freshnessAlarmMs);
+    assert.equal(fresh.DatapointsToAlarm, 3);
+    assert.throws(() => build({ freshnessAlarmMs: 1000 }), /freshnessAlarmMs/);
     for (const a of alarms) {
       assert.match(flat(a.Properties.AlarmActions), /AlertTopic/);
       assert.equal(a.Properties.TreatMissingData, 'notBreaching');
     }
     t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const body = flat(Object.values(resources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody).replace(/\\/g, '');
+    for (const m of ['FreshnessWarehouse', 'FreshnessCurated', 'FreshnessRaw', 'RowsCurated', 'RowsRejected', 'RecordsQuarantined', 'PartitionsRegistered', 'PartitionsFailed']) {
+      assert.ok(body.includes(`SEARCH('{sluice,dataset,function} MetricName="${m}"'`), `a per-dataset ${m} graph`);
+    }
     t.resourceCountIs('AWS::SNS::Subscription', 0);
     build({ alertEmail: 'ops@example.com' }).template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
   });
