@@ -13,6 +13,8 @@ to what the functions see and how they are driven, and compared:
 - async invoke configs: retries, event age, on-failure destination kind;
 - S3 notifications: event + prefix -> function;
 - alarms: namespace/metric/statistic/period/threshold/dimensions;
+- encryption at rest of the stream, queues and bucket (algorithm, which key, S3 Bucket Keys) and
+  the bucket's lifecycle rules;
 - HTTP APIs: routes -> function (integration type, payload format, timeout, whether an
   authorizer is attached; SAM's OpenAPI body vs CDK's Route/Integration resources), CORS, and
   each stage's name, auto-deploy, default-route throttling and access log (destination kind and
@@ -227,6 +229,36 @@ def summarize(t: dict) -> dict:
                 rules = {x["Name"].lower(): x["Value"] for x in c.get("Filter", {}).get("S3Key", {}).get("Rules", [])}
                 notifications.append((c["Event"], rules.get("prefix"), rules.get("suffix"), fn_of(c["Function"])))
 
+    def key_of(v: Any) -> str | None:
+        """A KMS key reference as the key's description; an alias or ARN text as itself."""
+        if v is None or isinstance(v, str):
+            return v
+        target = ref_target(v)
+        if target in active and active[target]["Type"] == "AWS::KMS::Key":
+            return f"key: {active[target]['Properties'].get('Description')}"
+        return f"?{json.dumps(v)}"
+
+    at_rest = []
+    lifecycle = []
+    for lid, v in active.items():
+        p = v.get("Properties", {})
+        if v["Type"] == "AWS::Kinesis::Stream":
+            enc = p.get("StreamEncryption", {})
+            at_rest.append(("stream", enc.get("EncryptionType"), key_of(enc.get("KeyId"))))
+        elif v["Type"] == "AWS::SQS::Queue":
+            kind = "SQS-managed" if r.value(p.get("SqsManagedSseEnabled")) else "KMS"
+            at_rest.append(("queue", kind, key_of(p.get("KmsMasterKeyId"))))
+        elif v["Type"] == "AWS::S3::Bucket":
+            for c in p.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", []):
+                d = c.get("ServerSideEncryptionByDefault", {})
+                at_rest.append(("bucket", d.get("SSEAlgorithm"), key_of(d.get("KMSMasterKeyID")),
+                                f"bucket key {bool(r.value(c.get('BucketKeyEnabled')))}"))
+            rules = [x for x in r.value(p.get("LifecycleConfiguration", {}).get("Rules", [])) if x]
+            lifecycle.extend(sorted(
+                (x.get("Id"), x.get("Prefix"), x.get("Status"), x.get("ExpirationInDays"),
+                 json.dumps(x.get("Transitions"), sort_keys=True), json.dumps(x.get("AbortIncompleteMultipartUpload"), sort_keys=True))
+                for x in rules))
+
     alarms = []
     for lid, v in active.items():
         if v["Type"] == "AWS::CloudWatch::Alarm":
@@ -269,6 +301,8 @@ def summarize(t: dict) -> dict:
         "async_invoke_configs": invoke_configs,
         "s3_notifications": sorted(notifications),
         "alarms": sorted(alarms, key=repr),
+        "encryption_at_rest": sorted(at_rest, key=repr),
+        "lifecycle_rules": lifecycle,
         "http_apis": http_apis,
         "secret_rotations": sorted(rotations, key=repr),
         "macros": macros,
@@ -387,7 +421,7 @@ def diff(a: Any, b: Any, path: str = "") -> list[str]:
         if len(a) != len(b):
             return [f"{path}: SAM has {len(a)}, CDK has {len(b)}: {a!r} vs {b!r}"]
         return [d for i, (x, y) in enumerate(zip(a, b)) for d in diff(x, y, f"{path}[{i}]")]
-    if isinstance(a, list) and isinstance(b, list) and path.endswith(("alarms", "resource_types")):
+    if isinstance(a, list) and isinstance(b, list) and path.endswith(("alarms", "resource_types", "encryption_at_rest", "lifecycle_rules")):
         ca, cb = Counter(map(repr, a)), Counter(map(repr, b))
         return [f"{path}: only in SAM: {x}" for x in ca - cb] + [f"{path}: only in CDK: {x}" for x in cb - ca]
     return [] if a == b else [f"{path}: SAM {a!r} != CDK {b!r}"]
@@ -410,6 +444,7 @@ def main(argv: list[str]) -> int:
     print(f"SAM and CDK agree: {n} functions ({', '.join(sorted(sam['functions']))}), "
           f"{len(sam['event_source_mappings'])} event source mappings, {len(sam['async_invoke_configs'])} async invoke configs, "
           f"{len(sam['s3_notifications'])} S3 notifications, {len(sam['alarms'])} alarms, "
+          f"{len(sam['encryption_at_rest'])} encrypted stores, {len(sam['lifecycle_rules'])} lifecycle rules, "
           f"{sum(len(a['Routes']) for a in sam['http_apis'])} HTTP API routes, {len(sam['secret_rotations'])} secret rotation(s), "
           f"{len(sam['resource_types'])} resource types")
     return 0

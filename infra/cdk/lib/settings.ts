@@ -34,6 +34,9 @@ export interface SluiceSettings {
   readonly dataBucketName: string;
   readonly rawExpirationDays: number;
   readonly quarantineExpirationDays: number;
+  readonly deadLetterExpirationDays: number;
+  /** 0 keeps curated/ objects. */
+  readonly curatedExpirationDays: number;
   readonly glueDatabaseName: string;
   readonly asyncMaximumRetryAttempts: number;
   readonly asyncMaximumEventAgeSeconds: number;
@@ -82,6 +85,8 @@ export const DEFAULTS: SluiceSettings = {
   dataBucketName: '',
   rawExpirationDays: 365,
   quarantineExpirationDays: 90,
+  deadLetterExpirationDays: 90,
+  curatedExpirationDays: 0,
   glueDatabaseName: 'sluice',
   asyncMaximumRetryAttempts: 2,
   asyncMaximumEventAgeSeconds: 21600,
@@ -160,6 +165,8 @@ export function validate(s: SluiceSettings): void {
     if (!/^(https?:\/\/[^/\s]+|\*)$/.test(o)) throw new Error(`sluice:collectorCorsOrigins: ${o} is not an origin (scheme://host[:port], or *)`);
   }
   if (!(s.freshnessAlarmMs >= 60000)) throw new Error(`sluice:freshnessAlarmMs must be at least 60000 ms, got ${s.freshnessAlarmMs}`);
+  for (const k of ['rawExpirationDays', 'quarantineExpirationDays', 'deadLetterExpirationDays'] as const) between(k, s[k], 1, 36500);
+  between('curatedExpirationDays', s.curatedExpirationDays, 0, 36500);
   between('databaseRotationDays', s.databaseRotationDays, 1, 365);
   between('asyncMaximumRetryAttempts', s.asyncMaximumRetryAttempts, 0, 2);
   between('asyncMaximumEventAgeSeconds', s.asyncMaximumEventAgeSeconds, 60, 21600);

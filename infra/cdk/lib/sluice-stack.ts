@@ -24,7 +24,6 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
@@ -93,13 +92,51 @@ export class SluiceStack extends Stack {
     const code = props.code ?? assetCode(s.assetDir);
     const newDb = s.databaseMode === 'new';
 
+    // ------------------------------------------------------------ data key
+    // One customer-managed key for the data at rest: the bucket (with S3 Bucket Keys), the stream
+    // and the failure queues. Usage is allowed only through those three services, to principals
+    // of this account whose IAM policies grant it (the functions' roles; readers of the lake need
+    // kms:Decrypt on it too); the account administers it.
+    const accountRoot = new iam.AccountRootPrincipal();
+    const dataKey = new kms.Key(this, 'DataKey', {
+      description: 'sluice data at rest (data bucket, stream, failure queues)',
+      enableKeyRotation: true,
+      alias: `alias/sluice/${Aws.STACK_NAME}/data`,
+      policy: new iam.PolicyDocument({
+        statements: [
+          new iam.PolicyStatement({
+            sid: 'AccountAdministration',
+            principals: [accountRoot],
+            actions: ['kms:Create*', 'kms:Describe*', 'kms:Enable*', 'kms:List*', 'kms:Put*', 'kms:Update*', 'kms:Revoke*', 'kms:Disable*',
+              'kms:Get*', 'kms:Delete*', 'kms:TagResource', 'kms:UntagResource', 'kms:ScheduleKeyDeletion', 'kms:CancelKeyDeletion', 'kms:RotateKeyOnDemand'],
+            resources: ['*'],
+          }),
+          new iam.PolicyStatement({
+            sid: 'UseThroughS3KinesisAndSqs',
+            principals: [accountRoot],
+            actions: ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+            resources: ['*'],
+            conditions: {
+              StringEquals: {
+                'kms:CallerAccount': Aws.ACCOUNT_ID,
+                'kms:ViaService': ['s3', 'kinesis', 'sqs'].map((svc) => `${svc}.${Aws.REGION}.amazonaws.com`),
+              },
+            },
+          }),
+        ],
+      }),
+    });
+
     // ------------------------------------------------------------ stream
     const stream = new kinesis.Stream(this, 'Stream', {
       streamMode: s.streamMode === 'ON_DEMAND' ? kinesis.StreamMode.ON_DEMAND : kinesis.StreamMode.PROVISIONED,
       shardCount: s.streamMode === 'PROVISIONED' ? s.shardCount : undefined,
       retentionPeriod: Duration.hours(s.streamRetentionHours),
-      encryption: kinesis.StreamEncryption.MANAGED,
+      encryption: kinesis.StreamEncryption.KMS,
+      encryptionKey: dataKey,
     });
+    acknowledge(stream, 'AwsSolutions-KDS3',
+      'The stream carries the same payloads as raw/ and is encrypted with the data key, so one key policy decides who can read them; the cost is one KMS call per data key reuse period per shard, not per record.');
 
     // ------------------------------------------------------------ data lake
     // The name is computed, not read back from the bucket: policies and environment variables
@@ -111,7 +148,9 @@ export class SluiceStack extends Stack {
 
     const bucket = new s3.Bucket(this, 'DataBucket', {
       bucketName,
-      encryption: s3.BucketEncryption.S3_MANAGED,
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: dataKey,
+      bucketKeyEnabled: true,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       enforceSSL: true,
@@ -124,6 +163,8 @@ export class SluiceStack extends Stack {
           expiration: Duration.days(s.rawExpirationDays),
         },
         { id: 'quarantine-zone', prefix: 'quarantine/', expiration: Duration.days(s.quarantineExpirationDays) },
+        { id: 'dead-letter-zone', prefix: 'dead-letter/', expiration: Duration.days(s.deadLetterExpirationDays) },
+        ...(s.curatedExpirationDays > 0 ? [{ id: 'curated-zone', prefix: 'curated/', expiration: Duration.days(s.curatedExpirationDays) }] : []),
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
       ],
     });
@@ -164,12 +205,14 @@ export class SluiceStack extends Stack {
     if (s.alertEmail !== '') alertTopic.addSubscription(new subs.EmailSubscription(s.alertEmail));
 
     const failureDlq = new sqs.Queue(this, 'FailureDeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: dataKey,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
     const failureQueue = new sqs.Queue(this, 'FailureQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: dataKey,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
       visibilityTimeout: Duration.seconds(360), // 6 x failure-notifier timeout
@@ -328,6 +371,7 @@ export class SluiceStack extends Stack {
       role.addToPolicy(new iam.PolicyStatement({
         sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn],
       }));
+      role.addToPolicy(new iam.PolicyStatement({ sid: 'DataKey', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [dataKey.keyArn] }));
       const fn = new lambda.Function(this, logicalId, {
         description,
         runtime: lambda.Runtime.PROVIDED_AL2023,
@@ -348,6 +392,13 @@ export class SluiceStack extends Stack {
       return fn;
     };
 
+    // The failure queue as an on-failure destination (Kinesis ESM and async invocations). The L2
+    // destinations grant through the queue's key with wildcard actions (kms:GenerateDataKey*,
+    // kms:ReEncrypt*); each role has sqs:SendMessage and the DataKey statement instead.
+    const failureDestination: lambda.IDestination & lambda.IEventSourceDlq = {
+      bind: () => ({ destination: failureQueue.queueArn }),
+    };
+
     // kinesis-ingest
     const ingest = makeFunction('kinesis-ingest', 'KinesisIngestFunction',
       'Kinesis -> validated gzip NDJSON in raw/ (invalid records to quarantine/)', 1024, 120,
@@ -365,8 +416,9 @@ export class SluiceStack extends Stack {
       retryAttempts: s.ingestMaximumRetryAttempts,
       maxRecordAge: Duration.seconds(s.ingestMaximumRecordAgeSeconds),
       reportBatchItemFailures: true,
-      onFailure: new sources.SqsDlq(failureQueue),
+      onFailure: failureDestination,
     }));
+    ingest.addToRolePolicy(new iam.PolicyStatement({ sid: 'OnFailureDestination', actions: ['sqs:SendMessage'], resources: [failureQueue.queueArn] }));
 
     // s3-transform
     const transform = makeFunction('s3-transform', 'S3TransformFunction',
@@ -444,7 +496,6 @@ export class SluiceStack extends Stack {
         SLUICE_COLLECTOR_DEADLINE_MS: '10000', // below the timeout and the integration timeout
         SLUICE_COLLECTOR_KEYS_TTL_SECS: '300', // a key change takes effect within this
       });
-    // The stream uses the AWS-managed key alias/aws/kinesis: the writer needs no kms: permission.
     collector.addToRolePolicy(new iam.PolicyStatement({ sid: 'WriteStream', actions: ['kinesis:PutRecords'], resources: [stream.streamArn] }));
     collector.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadKeys', actions: ['secretsmanager:GetSecretValue'], resources: [keysSecret.secretArn] }));
 
@@ -500,8 +551,9 @@ export class SluiceStack extends Stack {
       fn.configureAsyncInvoke({
         retryAttempts: s.asyncMaximumRetryAttempts,
         maxEventAge: Duration.seconds(s.asyncMaximumEventAgeSeconds),
-        onFailure: new destinations.SqsDestination(failureQueue),
+        onFailure: failureDestination,
       });
+      fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'OnFailureDestination', actions: ['sqs:SendMessage'], resources: [failureQueue.queueArn] }));
     }
 
     // S3 notifications, written as in the SAM template (no custom-resource Lambda). glue-catalog
@@ -651,6 +703,10 @@ export class SluiceStack extends Stack {
     if (cluster) new CfnOutput(this, 'DatabaseEndpoint', { value: cluster.clusterEndpoint.hostname });
     if (cluster) new CfnOutput(this, 'DatabaseProxyEndpoint', { value: dbHost, description: 'RDS Proxy endpoint s3-transform connects to (SLUICE_DB_HOST)' });
     new CfnOutput(this, 'HmacSecretArn', { value: hmacSecret.secretArn });
+    new CfnOutput(this, 'DataKeyArn', {
+      value: dataKey.keyArn,
+      description: 'KMS key of the bucket, stream and queues; readers of the lake and producers need kms:Decrypt / kms:GenerateDataKey on it',
+    });
     new CfnOutput(this, 'CollectorUrl', {
       value: `${api.apiEndpoint}/v1/events`,
       description: 'http-collector endpoint for JSON/NDJSON events (Firehose HTTP deliveries go to /v1/firehose)',

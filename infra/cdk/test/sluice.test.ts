@@ -294,8 +294,11 @@ describe('data bucket', () => {
     for (const p of permissions.filter((id) => id.includes('ObjectCreated'))) assert.ok(arr(bucket.DependsOn).includes(p), p);
   });
 
-  it('is encrypted, private, TLS-only, and expires raw and quarantine objects', () => {
-    assert.equal(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm, 'AES256');
+  it('is encrypted with the data key, private, TLS-only, and expires every zone but curated by default', () => {
+    const sse = bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0];
+    assert.equal(sse.ServerSideEncryptionByDefault.SSEAlgorithm, 'aws:kms');
+    assert.match(flat(sse.ServerSideEncryptionByDefault.KMSMasterKeyID), /"DataKey[0-9A-F]*"/);
+    assert.equal(sse.BucketKeyEnabled, true);
     assert.deepEqual(bucket.Properties.PublicAccessBlockConfiguration,
       { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
     t.hasResourceProperties('AWS::S3::BucketPolicy', {
@@ -307,14 +310,23 @@ describe('data bucket', () => {
     const quarantine = rules.find((r: any) => r.Prefix === 'quarantine/');
     assert.equal(raw.ExpirationInDays, DEFAULTS.rawExpirationDays);
     assert.equal(quarantine.ExpirationInDays, DEFAULTS.quarantineExpirationDays);
+    assert.equal(rules.find((r: any) => r.Prefix === 'dead-letter/').ExpirationInDays, DEFAULTS.deadLetterExpirationDays);
+    assert.equal(rules.find((r: any) => r.Prefix === 'curated/'), undefined, 'curated/ is kept unless asked');
+    const curated = (build({ curatedExpirationDays: 400 }).template.toJSON().Resources[bucketId] as any)
+      .Properties.LifecycleConfiguration.Rules.find((r: any) => r.Prefix === 'curated/');
+    assert.equal(curated.ExpirationInDays, 400);
+    assert.throws(() => build({ deadLetterExpirationDays: 0 }), /deadLetterExpirationDays/);
     assert.equal(bucket.DeletionPolicy, 'Retain');
   });
 });
 
 describe('encryption at rest', () => {
-  it('encrypts the stream, queues, topic, secrets and database', () => {
-    t.hasResourceProperties('AWS::Kinesis::Stream', { StreamEncryption: { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' } });
-    for (const q of Object.values(resources('AWS::SQS::Queue'))) assert.equal(q.Properties.SqsManagedSseEnabled, true);
+  it('encrypts the stream and queues with the data key, and the topic, secrets and database', () => {
+    const dataKey = { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataKey'), 'Arn'] };
+    t.hasResourceProperties('AWS::Kinesis::Stream', { StreamEncryption: { EncryptionType: 'KMS', KeyId: dataKey } });
+    const queues = Object.values(resources('AWS::SQS::Queue'));
+    assert.equal(queues.length, 2);
+    for (const q of queues) assert.match(flat(q.Properties.KmsMasterKeyId), /"DataKey[0-9A-F]*"/);
     t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlertKey'), 'Arn'] } });
     t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     t.hasResourceProperties('AWS::RDS::DBCluster', {
@@ -327,6 +339,34 @@ describe('encryption at rest', () => {
     t.hasResourceProperties('AWS::SecretsManager::Secret', {
       GenerateSecretString: Match.objectLike({ SecretStringTemplate: Match.stringLikeRegexp('"dbname":"sluice"') }),
     });
+  });
+});
+
+describe('the data key', () => {
+  const [keyId, key] = Object.entries(resources('AWS::KMS::Key')).find(([id]) => id.startsWith('DataKey'))!;
+  const statements = key.Properties.KeyPolicy.Statement;
+
+  it('rotates, and is used only through S3, Kinesis and SQS by principals of the account', () => {
+    assert.equal(key.Properties.EnableKeyRotation, true);
+    const use = statements.find((st: any) => flat(st.Action).includes('kms:Decrypt'));
+    assert.deepEqual(arr(use.Action).sort(), ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey']);
+    assert.match(flat(use.Condition.StringEquals['kms:ViaService']), /s3\..*kinesis\..*sqs\./);
+    assert.ok(use.Condition.StringEquals['kms:CallerAccount']);
+    // No statement grants use without the condition, and none grants kms:*.
+    for (const st of statements) {
+      assert.ok(!arr(st.Action).includes('kms:*'), flat(st));
+      if (arr(st.Action).some((a: string) => ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:Encrypt'].includes(a))) assert.ok(st.Condition, flat(st));
+    }
+    t.hasResourceProperties('AWS::KMS::Alias', { TargetKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+  });
+
+  it('is granted to every function role, for Decrypt and GenerateDataKey only', () => {
+    for (const name of FUNCTIONS) {
+      const role = fnByName(t, name)[1].Properties.Role['Fn::GetAtt'][0] as string;
+      const onKey = statementsOf(t, role).filter((st) => flat(st.Resource).includes(keyId));
+      assert.ok(onKey.length > 0, name);
+      for (const st of onKey) for (const a of arr(st.Action)) assert.ok(['kms:Decrypt', 'kms:GenerateDataKey'].includes(a), `${name}: ${a}`);
+    }
   });
 });
 
@@ -404,7 +444,7 @@ describe('IAM', () => {
     const [secretId] = Object.keys(resources('AWS::SecretsManager::Secret')).filter((id) => id.startsWith('CollectorKeysSecret'));
     const grants = sts.flatMap((st) => arr(st.Action).map((a: string) => [a, arr(st.Resource).map(flat)] as const));
     const byAction = Object.fromEntries(grants.map(([a, r]) => [a, r]));
-    assert.deepEqual(Object.keys(byAction).sort(), ['kinesis:PutRecords', 'logs:CreateLogStream', 'logs:PutLogEvents',
+    assert.deepEqual(Object.keys(byAction).sort(), ['kinesis:PutRecords', 'kms:Decrypt', 'kms:GenerateDataKey', 'logs:CreateLogStream', 'logs:PutLogEvents',
       'secretsmanager:GetSecretValue', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
     assert.deepEqual(byAction['kinesis:PutRecords'], [flat({ 'Fn::GetAtt': [streamId, 'Arn'] })]);
     assert.deepEqual(byAction['secretsmanager:GetSecretValue'], [flat({ Ref: secretId })]);
@@ -584,7 +624,7 @@ describe('cdk-nag AwsSolutions', () => {
     }
     // The rules acknowledged, so a new one shows up in review.
     const rules = [...new Set(acks.map(([, id]) => id.replace(/^annotation::/i, '').replace(/\[.*$/, '')))].sort();
-    assert.deepEqual(rules, ['AwsSolutions-APIG4', 'AwsSolutions-IAM5', 'AwsSolutions-S1', 'AwsSolutions-SMG4']);
+    assert.deepEqual(rules, ['AwsSolutions-APIG4', 'AwsSolutions-IAM5', 'AwsSolutions-KDS3', 'AwsSolutions-S1', 'AwsSolutions-SMG4']);
   });
 
   it('still catches a violation (the pack is live)', () => {
