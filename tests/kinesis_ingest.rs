@@ -315,3 +315,109 @@ async fn oversized_record_and_empty_batch() {
         .expect("base64");
     assert_eq!(payload, big, "the oversized payload is kept whole");
 }
+
+/// A warm kinesis-ingest (one `ConfigWatch` across invocations, as its `main.rs` holds it)
+/// routes a dataset added to the config in S3 once the new version is seen; a version that does
+/// not validate is refused and the one in use stays; a function's own check refuses a change it
+/// cannot adopt warm; within the TTL nothing is read.
+#[tokio::test]
+async fn a_warm_function_adopts_a_new_config_version_and_keeps_the_old_one_when_the_new_is_bad() {
+    use sluice_core::aws::{ConfigChange, ConfigWatch};
+    use std::time::Duration;
+
+    let aws = Aws::local().await;
+    let bucket = aws.bucket().await;
+    let key = "config/pipeline.toml";
+    let location = format!("s3://{bucket}/{key}");
+    let v1 = std::fs::read_to_string(sluice_local::workspace_root().join("pipeline.toml"))
+        .expect("pipeline.toml");
+    let v2 = format!(
+        "{v1}\n[[dataset]]\nname = \"returns\"\nroute = \"return\"\nkey = \"return_id\"\nfields = [\n  {{ name = \"return_id\", type = \"string\", required = true }},\n]\n"
+    );
+    aws.put(&bucket, key, v1.clone().into_bytes()).await;
+    let watch = ConfigWatch::load(&location, &aws.s3, Duration::ZERO, "kinesis-ingest")
+        .await
+        .expect("cold start");
+    let rec = |seq| {
+        record(
+            seq,
+            br#"{"type":"return","return_id":"r-1"}"#.to_vec(),
+            1_763_806_500.0,
+        )
+    };
+
+    // Version 1 knows no "return": the record is quarantined as unknown_dataset.
+    let cfg = watch.current().await;
+    assert!(cfg.dataset("returns").is_none());
+    assert!(run(&aws, &bucket, &cfg, kinesis_event(&[rec(1)]))
+        .await
+        .is_empty());
+    assert!(aws.keys(&bucket, "raw/returns/").await.is_empty());
+    assert_eq!(
+        watch.refresh().await,
+        ConfigChange::Unchanged,
+        "same ETag: no reload"
+    );
+
+    // Version 2 adds the dataset: the next invocation routes the record into raw/returns/.
+    aws.put(&bucket, key, v2.into_bytes()).await;
+    assert_eq!(watch.refresh().await, ConfigChange::Reloaded);
+    let cfg = watch.current().await;
+    assert!(run(&aws, &bucket, &cfg, kinesis_event(&[rec(2)]))
+        .await
+        .is_empty());
+    assert_eq!(aws.keys(&bucket, "raw/returns/").await.len(), 1);
+
+    // A version that does not validate is refused with the reason; version 2 stays in use, and
+    // the refused version is not read again until the object changes.
+    aws.put(
+        &bucket,
+        key,
+        format!("{v1}\n[[dataset]]\nname = \"Bad Name\"\n").into_bytes(),
+    )
+    .await;
+    match watch.refresh().await {
+        ConfigChange::Refused(reason) => assert!(reason.contains("Bad Name"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(watch.current().await.dataset("returns").is_some());
+    assert_eq!(watch.refresh().await, ConfigChange::Unchanged);
+
+    // The function's own check: s3-transform's loader is bound to its schema.
+    let transform = ConfigWatch::load(&location, &aws.s3, Duration::ZERO, "s3-transform")
+        .await
+        .map(|w| {
+            w.with_check(Box::new(|old, new| {
+                s3_transform::config::reload_check(old, new, true)
+            }))
+        });
+    // (the object holds the refused version: a cold start refuses it too)
+    assert!(transform.is_err());
+    aws.put(&bucket, key, v1.clone().into_bytes()).await;
+    let transform = ConfigWatch::load(&location, &aws.s3, Duration::ZERO, "s3-transform")
+        .await
+        .expect("cold start")
+        .with_check(Box::new(|old, new| {
+            s3_transform::config::reload_check(old, new, true)
+        }));
+    let moved = v1.replace("schema = \"sluice\"", "schema = \"elsewhere\"");
+    assert_ne!(moved, v1);
+    aws.put(&bucket, key, moved.into_bytes()).await;
+    match transform.refresh().await {
+        ConfigChange::Refused(reason) => assert!(reason.contains("[warehouse] schema"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(transform.current().await.warehouse.schema, "sluice");
+
+    // Within the TTL the location is not read at all.
+    let slow = ConfigWatch::load(
+        &location,
+        &aws.s3,
+        Duration::from_secs(3600),
+        "kinesis-ingest",
+    )
+    .await
+    .expect("cold start");
+    aws.put(&bucket, key, v1.into_bytes()).await;
+    assert_eq!(slow.refresh().await, ConfigChange::NotDue);
+}

@@ -625,6 +625,7 @@ fn secret_config(f: &Fixture, arn: &str, db_host: Option<&str>) -> s3_transform:
             zones: Zones::default(),
         },
         config_location: "unused".into(),
+        config_ttl: std::time::Duration::from_secs(60),
         limits: Limits {
             max_decompressed: 8 << 20,
             max_line: 1 << 20,

@@ -41,14 +41,198 @@ pub fn s3_client(conf: &aws_config::SdkConfig) -> Result<aws_sdk_s3::Client> {
 pub async fn load_pipeline_config(source: &str, s3: &aws_sdk_s3::Client) -> Result<PipelineConfig> {
     match parse_s3_uri(source) {
         Some((bucket, key)) => {
-            let store = S3Store::new(s3.clone(), bucket);
-            let bytes = store.get(&key).await?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| Error::Config(format!("{source} is not UTF-8")))?;
+            let (text, _) = fetch_config(s3, &bucket, &key, source).await?;
             PipelineConfig::from_toml(&text)
         }
         None => PipelineConfig::from_path(source),
     }
+}
+
+/// Whether a config that replaces the one in use may be adopted by a warm function (`Err` says
+/// why not, e.g. a setting the function built its clients from at cold start).
+pub type ConfigCheck =
+    Box<dyn Fn(&PipelineConfig, &PipelineConfig) -> std::result::Result<(), String> + Send + Sync>;
+
+/// The pipeline config of a running function: loaded at cold start, then, for an `s3://`
+/// location, checked again at most every `ttl` (the object's ETag; unchanged means no GET) and
+/// replaced when a new version parses, validates and passes the function's [`ConfigCheck`].
+/// A new version that fails any of that is refused: the config in use stays, the refusal is
+/// logged (with the validation error, never record data) and counted as the EMF metric
+/// `ConfigRejected`, and the version is not tried again until the object changes. Staleness
+/// is bounded by `ttl` plus one invocation.
+pub struct ConfigWatch {
+    source: String,
+    s3: aws_sdk_s3::Client,
+    ttl: std::time::Duration,
+    function: &'static str,
+    check: ConfigCheck,
+    state: std::sync::Mutex<WatchState>,
+}
+
+struct WatchState {
+    cfg: std::sync::Arc<PipelineConfig>,
+    /// ETag of the version in use, or of the last version refused.
+    etag: Option<String>,
+    checked: std::time::Instant,
+}
+
+/// What one check of the config's location found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// Not checked (within the TTL, or a local path).
+    NotDue,
+    /// Checked: the same version.
+    Unchanged,
+    /// A new version is in use.
+    Reloaded,
+    /// A new version was refused; the old one stays in use.
+    Refused(String),
+}
+
+impl ConfigWatch {
+    /// Loads the config at cold start (an error here fails the start, as before any reload).
+    pub async fn load(
+        source: &str,
+        s3: &aws_sdk_s3::Client,
+        ttl: std::time::Duration,
+        function: &'static str,
+    ) -> Result<Self> {
+        let (cfg, etag) = match parse_s3_uri(source) {
+            Some((bucket, key)) => {
+                let (text, etag) = fetch_config(s3, &bucket, &key, source).await?;
+                (PipelineConfig::from_toml(&text)?, etag)
+            }
+            None => (PipelineConfig::from_path(source)?, None),
+        };
+        Ok(ConfigWatch {
+            source: source.to_string(),
+            s3: s3.clone(),
+            ttl,
+            function,
+            check: Box::new(|_, _| Ok(())),
+            state: std::sync::Mutex::new(WatchState {
+                cfg: std::sync::Arc::new(cfg),
+                etag,
+                checked: std::time::Instant::now(),
+            }),
+        })
+    }
+
+    /// Adds the function's own condition for adopting a new version.
+    pub fn with_check(mut self, check: ConfigCheck) -> Self {
+        self.check = check;
+        self
+    }
+
+    /// The config to use for this invocation (checking for a new version when due).
+    pub async fn current(&self) -> std::sync::Arc<PipelineConfig> {
+        self.refresh().await;
+        self.state().cfg.clone()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, WatchState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks the location if the TTL has passed, adopting or refusing a new version.
+    pub async fn refresh(&self) -> ConfigChange {
+        let Some((bucket, key)) = parse_s3_uri(&self.source) else {
+            return ConfigChange::NotDue;
+        };
+        let (in_use, known) = {
+            let s = self.state();
+            if s.checked.elapsed() < self.ttl {
+                return ConfigChange::NotDue;
+            }
+            (s.cfg.clone(), s.etag.clone())
+        };
+        let change = self.check_version(&bucket, &key, &in_use, known).await;
+        let mut s = self.state();
+        s.checked = std::time::Instant::now();
+        match change {
+            Ok(None) => ConfigChange::Unchanged,
+            Ok(Some((cfg, etag))) => {
+                tracing::info!(
+                    source = %self.source,
+                    etag = etag.as_deref().unwrap_or(""),
+                    datasets = cfg.datasets.len(),
+                    "pipeline config reloaded"
+                );
+                s.cfg = std::sync::Arc::new(cfg);
+                s.etag = etag;
+                ConfigChange::Reloaded
+            }
+            Err((reason, etag)) => {
+                tracing::error!(source = %self.source, reason = %reason, "new pipeline config refused; the one in use stays");
+                if etag.is_some() {
+                    s.etag = etag;
+                }
+                let mut m = crate::telemetry::Metrics::new(self.function);
+                m.count("ConfigRejected", 1);
+                m.emit();
+                ConfigChange::Refused(reason)
+            }
+        }
+    }
+
+    /// `Ok(None)`: same version; `Ok(Some)`: a new valid one; `Err((reason, etag))`: refused
+    /// (the etag, when known, so the same version is not tried again).
+    async fn check_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        in_use: &PipelineConfig,
+        known: Option<String>,
+    ) -> std::result::Result<Option<(PipelineConfig, Option<String>)>, (String, Option<String>)>
+    {
+        let head = self
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                let f = classify_sdk_error(&e);
+                (
+                    format!("cannot read {}: {} {}", self.source, f.code, f.message),
+                    None,
+                )
+            })?;
+        if head.e_tag().is_some() && head.e_tag().map(str::to_string) == known {
+            return Ok(None);
+        }
+        let (text, etag) = fetch_config(&self.s3, bucket, key, &self.source)
+            .await
+            .map_err(|e| (e.to_string(), None))?;
+        if etag.is_some() && etag == known {
+            return Ok(None);
+        }
+        let cfg = PipelineConfig::from_toml(&text).map_err(|e| (e.to_string(), etag.clone()))?;
+        (self.check)(in_use, &cfg).map_err(|reason| (reason, etag.clone()))?;
+        Ok(Some((cfg, etag)))
+    }
+}
+
+async fn fetch_config(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    source: &str,
+) -> Result<(String, Option<String>)> {
+    let store = S3Store::new(s3.clone(), bucket);
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| store.err("get", key, &e))?;
+    let etag = out.e_tag().map(str::to_string);
+    let bytes = store.collect(key, out.body).await?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| Error::Config(format!("{source} is not UTF-8")))?;
+    Ok((text, etag))
 }
 
 /// Splits `s3://bucket/key` into bucket and key.

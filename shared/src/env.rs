@@ -9,6 +9,13 @@ use crate::lake::keys::validate_prefix;
 pub const BUCKET: &str = "SLUICE_BUCKET";
 /// The pipeline config: a local path or `s3://bucket/key`.
 pub const CONFIG: &str = "SLUICE_CONFIG";
+/// Seconds between checks of an `s3://` pipeline config for a new version (0: every
+/// invocation; default [`DEFAULT_CONFIG_TTL_SECS`], at most [`MAX_CONFIG_TTL_SECS`]).
+pub const CONFIG_TTL: &str = "SLUICE_CONFIG_TTL_SECS";
+/// Default of [`CONFIG_TTL`].
+pub const DEFAULT_CONFIG_TTL_SECS: u64 = 60;
+/// Largest [`CONFIG_TTL`].
+pub const MAX_CONFIG_TTL_SECS: u64 = 3600;
 /// Force S3 path-style addressing (`true`/`false`).
 pub const FORCE_PATH_STYLE: &str = "SLUICE_S3_FORCE_PATH_STYLE";
 /// Prefix of the raw zone (default `raw/`).
@@ -136,6 +143,18 @@ impl Common {
 /// Where the pipeline config is ([`CONFIG`]: a local path or `s3://bucket/key`).
 pub fn config_location() -> Result<String> {
     env_required(CONFIG)
+}
+
+/// How often a warm function checks its `s3://` config for a new version ([`CONFIG_TTL`]).
+pub fn config_ttl() -> Result<std::time::Duration> {
+    let secs = env_parse(CONFIG_TTL, DEFAULT_CONFIG_TTL_SECS)?;
+    if secs > MAX_CONFIG_TTL_SECS {
+        return Err(Error::env(
+            CONFIG_TTL,
+            format!("at most {MAX_CONFIG_TTL_SECS} seconds, got {secs}"),
+        ));
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[cfg(test)]

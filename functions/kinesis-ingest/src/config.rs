@@ -13,6 +13,8 @@ pub struct Config {
     pub common: Common,
     /// The pipeline config's location ([`env::CONFIG`]).
     pub config_location: String,
+    /// How often a new version of it is looked for ([`env::CONFIG_TTL`]).
+    pub config_ttl: std::time::Duration,
     /// Upper bound on concurrent writes in one invocation ([`env::MAX_CONCURRENCY`], ≥ 1).
     pub max_concurrency: usize,
 }
@@ -27,6 +29,7 @@ impl Config {
         Ok(Config {
             common: Common::from_env()?,
             config_location: env::config_location()?,
+            config_ttl: env::config_ttl()?,
             max_concurrency,
         })
     }

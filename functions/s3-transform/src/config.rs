@@ -61,6 +61,8 @@ pub struct Config {
     pub common: Common,
     /// The pipeline config's location ([`env::CONFIG`]).
     pub config_location: String,
+    /// How often a new version of it is looked for ([`env::CONFIG_TTL`]).
+    pub config_ttl: std::time::Duration,
     /// [`MAX_DECOMPRESSED_BYTES`], [`MAX_LINE_BYTES`].
     pub limits: Limits,
     /// [`HMAC_KEY`] or [`HMAC_SECRET_ARN`] (the value wins when both are set).
@@ -131,6 +133,7 @@ impl Config {
         Ok(Config {
             common: Common::from_env()?,
             config_location: env::config_location()?,
+            config_ttl: env::config_ttl()?,
             limits,
             hmac,
             database,
@@ -267,6 +270,35 @@ async fn rds_secret(
             "{DB_SECRET_ARN}: not an RDS secret (host, port, username, password, dbname): {e}"
         ))
     })
+}
+
+/// Whether a warm s3-transform may adopt `new` in place of `old` (see
+/// `sluice_core::aws::ConfigWatch`): its loader is bound to the warehouse schema and its HMAC
+/// key was read (or not) at cold start, so a new schema, or a `hash` rule without a key, waits
+/// for new sandboxes (a redeploy); everything else (datasets, fields, filters, PII rules,
+/// rollups) is adopted.
+pub fn reload_check(
+    old: &PipelineConfig,
+    new: &PipelineConfig,
+    has_hash_key: bool,
+) -> Result<(), String> {
+    if old.warehouse.schema != new.warehouse.schema {
+        return Err(format!(
+            "[warehouse] schema changed from {:?} to {:?}: redeploy s3-transform to load into the new schema",
+            old.warehouse.schema, new.warehouse.schema
+        ));
+    }
+    if needs_hash_key(new) && !has_hash_key {
+        return Err(format!(
+            "a dataset uses the pii rule hash but this container has no key: set {HMAC_KEY} or {HMAC_SECRET_ARN} and redeploy"
+        ));
+    }
+    Ok(())
+}
+
+/// [`reload_check`] for a container whose HMAC key was (`true`) or was not read at cold start.
+pub fn reload_check_with(has_hash_key: bool) -> sluice_core::aws::ConfigCheck {
+    Box::new(move |old, new| reload_check(old, new, has_hash_key))
 }
 
 /// Whether any dataset uses the `hash` rule.

@@ -625,6 +625,10 @@ export class SluiceStack extends Stack {
     for (const [id, fn, name] of throttled) {
       alarm(id, `${name} invocations were throttled (concurrency limit reached)`, fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
     }
+    for (const [id, name] of [['IngestConfigRejectedAlarm', 'kinesis-ingest'], ['TransformConfigRejectedAlarm', 's3-transform'], ['CatalogConfigRejectedAlarm', 'glue-catalog']]) {
+      alarm(id, `${name} refused a new version of the pipeline config and keeps running the previous one (EMF metric sluice/ConfigRejected; the reason is in its log)`,
+        emfOf(name, 'ConfigRejected'), 0);
+    }
     // Per-dataset series: one line per dataset that has published the metric.
     const perDataset = (metricName: string, statistic: string) => new cloudwatch.MathExpression({
       expression: `SEARCH('{sluice,dataset,function} MetricName="${metricName}"', '${statistic}', 300)`,

@@ -473,6 +473,7 @@ describe('operations', () => {
       'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/Lambda/IteratorAge',
       'AWS/Lambda/Throttles', 'AWS/Lambda/Throttles', 'AWS/Lambda/Throttles', 'AWS/Lambda/Throttles', 'AWS/Lambda/Throttles',
       'AWS/SQS/ApproximateNumberOfMessagesVisible', 'AWS/SQS/ApproximateNumberOfMessagesVisible',
+      'sluice/ConfigRejected', 'sluice/ConfigRejected', 'sluice/ConfigRejected',
       'sluice/DatabaseConnectionErrors', 'sluice/FreshnessWarehouse', 'sluice/PartitionsFailed', 'sluice/RecordsQuarantined', 'sluice/RowsRejected',
     ]);
     for (const m of ['Errors', 'Throttles']) {
@@ -485,6 +486,8 @@ describe('operations', () => {
     assert.deepEqual(dims('RecordsQuarantined'), [{ Name: 'function', Value: 'kinesis-ingest' }]);
     for (const m of ['RowsRejected', 'DatabaseConnectionErrors', 'FreshnessWarehouse']) assert.deepEqual(dims(m), [{ Name: 'function', Value: 's3-transform' }], m);
     assert.deepEqual(dims('PartitionsFailed'), [{ Name: 'function', Value: 'glue-catalog' }]);
+    const rejected = alarms.filter((a) => a.Properties.MetricName === 'ConfigRejected').map((a) => a.Properties.Dimensions[0].Value).sort();
+    assert.deepEqual(rejected, ['glue-catalog', 'kinesis-ingest', 's3-transform'], 'every function that reads the pipeline config');
     const fresh = alarms.find((a) => a.Properties.MetricName === 'FreshnessWarehouse')?.Properties;
     assert.equal(fresh.Statistic, 'Minimum');
     assert.equal(fresh.Threshold, DEFAULTS.freshnessAlarmMs);
