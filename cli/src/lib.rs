@@ -1,10 +1,12 @@
 //! sluice-cli: the `sluice` command-line tool (binary `sluice`).
 //!
-//! [`Cli`] is the command line (clap); [`replay`] reads a dead letter written by
+//! [`Cli`] is the command line (clap); [`check`] validates a pipeline config and compares it
+//! with the live Glue and PostgreSQL tables; [`replay`] reads a dead letter written by
 //! failure-notifier (its format lives in `sluice_core::lake::dead_letter`), plans and carries out
 //! the replay; [`ports`] holds the Kinesis and Lambda ports with their AWS adapters; [`error`]
 //! is the crate's error type.
 
+pub mod check;
 pub mod error;
 pub mod ports;
 pub mod replay;
@@ -28,6 +30,32 @@ pub enum Command {
     /// Replay a dead letter: put Kinesis records back into their stream, or re-invoke the
     /// function of a failed asynchronous invocation with its original event.
     Replay(ReplayArgs),
+    /// Validate a pipeline config offline and, with --glue / --postgres, compare it with the
+    /// live tables it would change: new columns, widenings, and changes the functions would
+    /// refuse (exit status 1).
+    #[command(
+        after_help = "Exit status: 0 valid and nothing refused; 1 an invalid config, a refused change, or an error; 2 a usage error.\n\nExamples:\n  sluice check pipeline.toml\n  sluice check s3://my-bucket/config/pipeline.toml --glue\n  sluice check pipeline.toml --postgres \"host=db.example.com user=sluice dbname=sluice\" --json"
+    )]
+    Check(CheckArgs),
+}
+
+/// Arguments of `sluice check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The pipeline config: a path or s3://bucket/key.
+    #[arg(default_value = "pipeline.toml")]
+    pub config: String,
+    /// Compare with the curated tables in the config's Glue database (AWS credentials, region
+    /// and AWS_ENDPOINT_URL from the environment, as for every AWS tool).
+    #[arg(long)]
+    pub glue: bool,
+    /// Compare with the tables in the config's PostgreSQL schema at this connection string
+    /// (libpq style; TLS verified against the system roots unless sslmode=disable).
+    #[arg(long, value_name = "CONNECTION")]
+    pub postgres: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `sluice replay`.

@@ -168,3 +168,155 @@ async fn async_dry_run_unknown_refusal_and_bad_arguments() {
         text(&out.stderr)
     );
 }
+
+/// `sluice check` against tables the functions themselves created (s3-transform into
+/// PostgreSQL and curated/, glue-catalog into Glue): the config they came from is up to date;
+/// a change that adds a field and turns a text field into a number lists the new column and
+/// fails with the refusals; an invalid config fails naming the dataset.
+#[tokio::test]
+async fn check_compares_a_config_with_the_live_tables_and_fails_on_a_refused_change() {
+    use s3_transform::warehouse::Postgres;
+    use sluice_core::aws::S3Store;
+    use sluice_core::env::Zones;
+
+    let aws = Aws::local().await;
+    let bucket = aws.bucket().await;
+    let pg = sluice_local::shared_postgres();
+    let db = unique("check_db").replace('-', "_");
+    let schema = unique("check").replace('-', "_");
+    let v1 = std::fs::read_to_string(sluice_local::workspace_root().join("pipeline.toml"))
+        .expect("pipeline.toml")
+        .replace(
+            "database = \"sluice_demo\"",
+            &format!("database = \"{db}\""),
+        )
+        .replace("schema = \"sluice\"", &format!("schema = \"{schema}\""));
+    let cfg = sluice_core::config::PipelineConfig::from_toml(&v1).expect("config");
+    assert_eq!(cfg.warehouse.schema, schema);
+
+    // One purchase through s3-transform and glue-catalog.
+    let zones = Zones::default();
+    let store = S3Store::new(aws.s3.clone(), &bucket);
+    let raw = "raw/purchases/dt=2025-11-22/hr=10/check.json";
+    let line = r#"{"type":"purchase","order_id":"o-1","ts":"2025-11-22T10:00:00Z","user_id":"u-1","amount":"12.50","currency":"EUR","payment":{"method":"card"}}"#;
+    aws.put(&bucket, raw, format!("{line}\n").into_bytes())
+        .await;
+    let warehouse = Postgres::new(pg.url.parse().expect("url"), None, &schema);
+    let hmac =
+        s3_transform::pii::HashKey::new(b"check-test-hmac-key-0123456789".to_vec()).expect("key");
+    let transform = s3_transform::Handler {
+        cfg: &cfg,
+        zones: &zones,
+        store: &store,
+        warehouse: &warehouse,
+        limits: s3_transform::input::Limits {
+            max_decompressed: 1 << 20,
+            max_line: 1 << 16,
+        },
+        hash_key: Some(&hmac),
+    };
+    let event = |key: &str| sluice_local::events::s3_event_json(&bucket, key, 0);
+    let out = s3_transform::handle(
+        &transform,
+        serde_json::from_value(event(raw)).expect("event"),
+    )
+    .await
+    .expect("transform");
+    assert_eq!(out.objects[0].inserted, 1, "{out:?}");
+    let catalog = glue_catalog::GlueCatalog::new(aws.glue.clone());
+    let cache = glue_catalog::CatalogCache::new();
+    let glue = glue_catalog::Handler {
+        cfg: &cfg,
+        zones: &zones,
+        store: &store,
+        catalog: &catalog,
+        cache: &cache,
+        retry: glue_catalog::RetryPolicy::default(),
+    };
+    for k in &out.objects[0].curated_keys {
+        glue_catalog::handle(&glue, serde_json::from_value(event(k)).expect("event"))
+            .await
+            .expect("catalogue");
+    }
+
+    let dir = std::env::temp_dir().join(unique("sluice-check"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write config");
+        p.to_string_lossy().into_owned()
+    };
+    let postgres = format!("{} sslmode=disable", pg.url);
+
+    let same = write("v1.toml", &v1);
+    let out = sluice(&aws, &["check", &same, "--glue", "--postgres", &postgres]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("glue     {db}.purchases: up to date")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("postgres {schema}.purchases: up to date")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("glue     {db}.signups: will be created")),
+        "{stdout}"
+    );
+
+    let changed = v1
+        .replace(
+            r#"{ name = "currency", type = "string", required = true },"#,
+            r#"{ name = "currency", type = "int", required = true },"#,
+        )
+        .replace(
+            r#"{ name = "coupon", type = "string" },"#,
+            r#"{ name = "coupon", type = "string" },
+  { name = "channel", type = "string" },"#,
+        );
+    assert_ne!(changed, v1);
+    let changed = write("v2.toml", &changed);
+    let out = sluice(
+        &aws,
+        &[
+            "check",
+            &changed,
+            "--glue",
+            "--postgres",
+            &postgres,
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let purchases: Vec<&Value> = report["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .filter(|t| {
+            t["table"]
+                .as_str()
+                .is_some_and(|n| n.ends_with(".purchases"))
+        })
+        .collect();
+    assert_eq!(purchases.len(), 2, "{report}");
+    for t in purchases {
+        assert_eq!(t["added"], json!(["channel"]), "{t}");
+        let refused = t["refused"].to_string();
+        assert!(refused.contains("currency"), "{t}");
+    }
+
+    let invalid = write(
+        "v3.toml",
+        &v1.replace("key = \"order_id\"", "key = \"no_such_field\""),
+    );
+    let out = sluice(&aws, &["check", &invalid]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("purchases"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

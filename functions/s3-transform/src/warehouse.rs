@@ -50,7 +50,7 @@ pub trait Warehouse: Send + Sync {
 }
 
 /// The name PostgreSQL's `format_type` gives the column type of a schema type.
-fn canonical_type(ty: FieldType) -> String {
+pub fn canonical_type(ty: FieldType) -> String {
     match ty {
         FieldType::Timestamp => "timestamp with time zone".into(),
         other => pg_type(other).0,
@@ -60,7 +60,7 @@ fn canonical_type(ty: FieldType) -> String {
 /// What to do with an existing column of type `existing` (as `format_type` spells it) that
 /// the config declares as `ty`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ColumnChange {
+pub enum ColumnChange {
     /// The types agree.
     Keep,
     /// The column is widened to the config's type in place (as Glue widens).
@@ -69,7 +69,8 @@ enum ColumnChange {
     Conflict,
 }
 
-fn column_change(existing: &str, ty: FieldType) -> ColumnChange {
+/// The loader's rule for an existing column (also what `sluice check` reports).
+pub fn column_change(existing: &str, ty: FieldType) -> ColumnChange {
     let want = canonical_type(ty);
     if existing == want {
         return ColumnChange::Keep;
