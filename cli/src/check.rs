@@ -14,6 +14,7 @@ use glue_catalog::catalog::{Catalog, TableSpec};
 use glue_catalog::hive::{columns_of, evolve};
 use glue_catalog::tables::{partition_keys, without_partition_keys, Zone};
 use s3_transform::parquet_out::arrow_schema;
+use s3_transform::sql::ident;
 use s3_transform::transform::{columns, KEY_COLUMN};
 use s3_transform::warehouse::{canonical_type, column_change, ColumnChange};
 use serde::Serialize;
@@ -348,10 +349,6 @@ async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
         client
     };
     Ok(client)
-}
-
-fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 #[cfg(test)]
