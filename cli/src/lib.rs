@@ -37,6 +37,17 @@ pub enum Command {
         after_help = "Exit status: 0 valid and nothing refused; 1 an invalid config, a refused change, or an error; 2 a usage error.\n\nExamples:\n  sluice check pipeline.toml\n  sluice check s3://my-bucket/config/pipeline.toml --glue\n  sluice check pipeline.toml --postgres \"host=db.example.com user=sluice dbname=sluice\" --json"
     )]
     Check(CheckArgs),
+    /// Print a shell completion script, e.g. `sluice completions bash > ~/.local/share/bash-completion/completions/sluice`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Writes the completion script of `shell` for the `sluice` command line.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "sluice", out);
 }
 
 /// Arguments of `sluice check`.

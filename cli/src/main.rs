@@ -33,6 +33,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             return Ok(ExitCode::from(u8::from(report.refused() > 0)));
         }
+        Command::Completions { shell } => sluice_cli::completions(shell, &mut std::io::stdout()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -320,3 +320,30 @@ async fn check_compares_a_config_with_the_live_tables_and_fails_on_a_refused_cha
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The bash completion script loads in bash itself and completes the subcommands.
+#[test]
+fn bash_completion_loads_and_offers_the_subcommands() {
+    let script = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["completions", "bash"])
+        .output()
+        .expect("run sluice");
+    assert!(script.status.success());
+    let path = std::env::temp_dir().join(unique("sluice-completion"));
+    std::fs::write(&path, &script.stdout).expect("write script");
+    // Complete `sluice ` (the empty second word) the way bash calls the function.
+    let probe = format!(
+        "source {} && complete -p sluice && COMP_WORDS=(sluice '') COMP_CWORD=1 COMP_LINE='sluice ' COMP_POINT=7 && _sluice sluice '' sluice && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        path.display()
+    );
+    let out = Command::new("bash")
+        .args(["-c", &probe])
+        .output()
+        .expect("bash");
+    let _ = std::fs::remove_file(&path);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for sub in ["check", "replay", "completions"] {
+        assert!(stdout.lines().any(|l| l == sub), "{sub} offered: {stdout}");
+    }
+}
