@@ -18,7 +18,7 @@ use s3_transform::sql::ident;
 use s3_transform::transform::{columns, KEY_COLUMN};
 use s3_transform::warehouse::{canonical_type, column_change, ColumnChange};
 use serde::Serialize;
-use sluice_core::config::{Dataset, PipelineConfig};
+use sluice_core::config::{Dataset, FieldType, PipelineConfig};
 
 /// What the config would do to one live table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -202,12 +202,14 @@ pub fn postgres_check(
     out
 }
 
-/// The column of the dataset's key field, if it has one.
+/// The column of the dataset's key field, if it has one whose PostgreSQL text is the key's own
+/// text (a string or an integer column; other types print differently in PostgreSQL, so a
+/// sampled mismatch would not mean a changed key).
 pub fn key_column(ds: &Dataset) -> Option<String> {
     let k = ds.key?;
     columns(ds)
         .into_iter()
-        .find(|c| c.field == k)
+        .find(|c| c.field == k && matches!(c.ty, FieldType::String | FieldType::Int))
         .map(|c| c.name)
 }
 
