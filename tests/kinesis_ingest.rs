@@ -418,6 +418,31 @@ async fn a_warm_function_adopts_a_new_config_version_and_keeps_the_old_one_when_
     )
     .await
     .expect("cold start");
-    aws.put(&bucket, key, v1.into_bytes()).await;
+    aws.put(&bucket, key, v1.clone().into_bytes()).await;
     assert_eq!(slow.refresh().await, ConfigChange::NotDue);
+
+    // S3 answering 500s (after the SDK's retries) is not a refusal: the config in use stays,
+    // nothing is counted, and the next check reads again.
+    use sluice_local::faults::{FaultProxy, Rates};
+    let proxy = FaultProxy::http(&sluice_local::moto().endpoint, Rates::NONE, 3)
+        .await
+        .expect("proxy");
+    let faulty = Aws::at(&proxy.endpoint).await;
+    let flaky = ConfigWatch::load(&location, &faulty.s3, Duration::ZERO, "kinesis-ingest")
+        .await
+        .expect("cold start");
+    proxy.set_rates(Rates {
+        error_500: 1.0,
+        ..Rates::NONE
+    });
+    assert!(matches!(flaky.refresh().await, ConfigChange::Unreadable(_)));
+    proxy.set_rates(Rates::NONE);
+    aws.put(&bucket, key, with_extra_dataset(&v1).into_bytes())
+        .await;
+    assert_eq!(flaky.refresh().await, ConfigChange::Reloaded);
+}
+
+/// A different but valid version of the demo config (one more dataset).
+fn with_extra_dataset(v1: &str) -> String {
+    format!("{v1}\n[[dataset]]\nname = \"extra\"\nroute = \"extra\"\nfields = [{{ name = \"id\", type = \"string\" }}]\n")
 }

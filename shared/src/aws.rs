@@ -85,8 +85,12 @@ pub enum ConfigChange {
     Unchanged,
     /// A new version is in use.
     Reloaded,
-    /// A new version was refused; the old one stays in use.
+    /// A new version was refused (invalid, failed the function's check, or the object is
+    /// gone); the old one stays in use.
     Refused(String),
+    /// The location could not be read for a reason that passes (throttling, network): the
+    /// old config stays in use and the next check tries again, without counting a refusal.
+    Unreadable(String),
 }
 
 impl ConfigWatch {
@@ -162,7 +166,11 @@ impl ConfigWatch {
                 s.etag = etag;
                 ConfigChange::Reloaded
             }
-            Err((reason, etag)) => {
+            Err((reason, _, false)) => {
+                tracing::warn!(source = %self.source, reason = %reason, "pipeline config not checked; the one in use stays");
+                ConfigChange::Unreadable(reason)
+            }
+            Err((reason, etag, true)) => {
                 tracing::error!(source = %self.source, reason = %reason, "new pipeline config refused; the one in use stays");
                 if etag.is_some() {
                     s.etag = etag;
@@ -175,15 +183,16 @@ impl ConfigWatch {
         }
     }
 
-    /// `Ok(None)`: same version; `Ok(Some)`: a new valid one; `Err((reason, etag))`: refused
-    /// (the etag, when known, so the same version is not tried again).
+    /// `Ok(None)`: same version; `Ok(Some)`: a new valid one; `Err((reason, etag, refused))`:
+    /// not adopted (the etag, when known, so the same version is not tried again; `refused`
+    /// false for a transient read failure).
     async fn check_version(
         &self,
         bucket: &str,
         key: &str,
         in_use: &PipelineConfig,
         known: Option<String>,
-    ) -> std::result::Result<Option<(PipelineConfig, Option<String>)>, (String, Option<String>)>
+    ) -> std::result::Result<Option<(PipelineConfig, Option<String>)>, (String, Option<String>, bool)>
     {
         let head = self
             .s3
@@ -197,6 +206,8 @@ impl ConfigWatch {
                 (
                     format!("cannot read {}: {} {}", self.source, f.code, f.message),
                     None,
+                    // Throttling or a network blip: try again at the next check, no alarm.
+                    !f.retryable,
                 )
             })?;
         if head.e_tag().is_some() && head.e_tag().map(str::to_string) == known {
@@ -204,12 +215,13 @@ impl ConfigWatch {
         }
         let (text, etag) = fetch_config(&self.s3, bucket, key, &self.source)
             .await
-            .map_err(|e| (e.to_string(), None))?;
+            .map_err(|e| (e.to_string(), None, !e.is_retryable()))?;
         if etag.is_some() && etag == known {
             return Ok(None);
         }
-        let cfg = PipelineConfig::from_toml(&text).map_err(|e| (e.to_string(), etag.clone()))?;
-        (self.check)(in_use, &cfg).map_err(|reason| (reason, etag.clone()))?;
+        let cfg =
+            PipelineConfig::from_toml(&text).map_err(|e| (e.to_string(), etag.clone(), true))?;
+        (self.check)(in_use, &cfg).map_err(|reason| (reason, etag.clone(), true))?;
         Ok(Some((cfg, etag)))
     }
 }

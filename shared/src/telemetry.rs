@@ -130,10 +130,7 @@ impl Metrics {
     /// The metrics of one dataset. Only configured dataset names belong here: each name is a
     /// CloudWatch dimension value (a metric series of its own).
     pub fn dataset(&mut self, name: &str) -> &mut MetricSet {
-        if !self.datasets.contains_key(name) {
-            self.datasets.insert(name.to_string(), MetricSet::default());
-        }
-        self.datasets.get_mut(name).expect("inserted above")
+        self.datasets.entry(name.to_string()).or_default()
     }
 
     /// The function-wide metrics (what [`Metrics::add`] and [`Metrics::count`] write to).
