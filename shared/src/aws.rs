@@ -254,6 +254,37 @@ pub fn parse_s3_uri(uri: &str) -> Option<(String, String)> {
     (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_string(), key.to_string()))
 }
 
+/// One object of [`S3Store::list_detailed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written, epoch microseconds (0 if S3 did not say).
+    pub modified_micros: i64,
+}
+
+/// One level of a listing ([`S3Store::list_level`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Level {
+    /// The objects directly at the level.
+    pub objects: Vec<Listed>,
+    /// The prefixes one `/` further down, each ending in `/`.
+    pub folders: Vec<String>,
+}
+
+fn listed(o: &aws_sdk_s3::types::Object) -> Option<Listed> {
+    Some(Listed {
+        key: o.key()?.to_string(),
+        size: o.size().unwrap_or(0).max(0) as u64,
+        modified_micros: o
+            .last_modified()
+            .and_then(|t| t.to_millis().ok())
+            .map_or(0, |ms| ms.saturating_mul(1000)),
+    })
+}
+
 /// [`ObjectStore`] on aws-sdk-s3.
 #[derive(Debug, Clone)]
 pub struct S3Store {
@@ -273,6 +304,52 @@ impl S3Store {
     /// The underlying client.
     pub fn client(&self) -> &aws_sdk_s3::Client {
         &self.client
+    }
+
+    /// Every object below `prefix` with its size and last-modified time, sorted by key.
+    pub async fn list_detailed(&self, prefix: &str) -> Result<Vec<Listed>> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.err("list", prefix, &e))?;
+            out.extend(page.contents().iter().filter_map(listed));
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// One level below `prefix` (`ListObjectsV2` with delimiter `/`): the objects directly
+    /// there and the "folders" (common prefixes), each sorted.
+    pub async fn list_level(&self, prefix: &str) -> Result<Level> {
+        let mut level = Level::default();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.err("list", prefix, &e))?;
+            level
+                .objects
+                .extend(page.contents().iter().filter_map(listed));
+            level.folders.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
+        }
+        level.objects.sort_by(|a, b| a.key.cmp(&b.key));
+        level.folders.sort();
+        Ok(level)
     }
 
     fn err<E>(

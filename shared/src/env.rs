@@ -26,6 +26,8 @@ pub const QUARANTINE_PREFIX: &str = "SLUICE_QUARANTINE_PREFIX";
 pub const CURATED_PREFIX: &str = "SLUICE_CURATED_PREFIX";
 /// Prefix of the dead-letter zone (default `dead-letter/`).
 pub const DEAD_LETTER_PREFIX: &str = "SLUICE_DEAD_LETTER_PREFIX";
+/// The stream `sluice quarantine requeue` puts records into (name or ARN).
+pub const STREAM: &str = "SLUICE_STREAM";
 /// Upper bound on concurrent object writes in one invocation (default 8).
 pub const MAX_CONCURRENCY: &str = "SLUICE_MAX_CONCURRENCY";
 /// CloudWatch namespace of the EMF metrics (default `sluice`).

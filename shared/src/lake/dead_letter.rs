@@ -10,6 +10,10 @@
 //! - `<function>/dt=YYYY-MM-DD/<requestId>.json`: an [`AsyncArchive`], the failure record
 //!   as received plus its summary; `dt` is the failure record's own timestamp.
 //! - `unknown/<messageId>.json` (or `.txt` when the body is not JSON): the SQS body verbatim.
+//!
+//! Beside an archive that `sluice replay` has sent, a [`ReplayNote`] (`<archive key>.replayed.json`)
+//! records when and where, so `sluice status` counts only dead letters not yet replayed and a
+//! second replay asks for `--force`.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -42,6 +46,38 @@ pub fn async_key(prefix: &str, function: &str, date: &str, request_id: &str) -> 
 pub fn unknown_key(prefix: &str, id: &str, is_json: bool) -> String {
     let ext = if is_json { "json" } else { "txt" };
     format!("{prefix}unknown/{id}.{ext}")
+}
+
+/// Suffix of the [`ReplayNote`] beside an archive.
+pub const REPLAYED_SUFFIX: &str = ".replayed.json";
+
+/// The key of the [`ReplayNote`] of the archive `key`.
+pub fn replayed_key(key: &str) -> String {
+    format!("{key}{REPLAYED_SUFFIX}")
+}
+
+/// Whether a key in the dead-letter zone is an archive rather than a [`ReplayNote`].
+pub fn is_archive(key: &str) -> bool {
+    !key.ends_with(REPLAYED_SUFFIX) && !key.ends_with('/')
+}
+
+/// The replays of one archive: written by `sluice replay` after the records were accepted or
+/// the invocation queued.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayNote {
+    /// Every replay, oldest first.
+    pub runs: Vec<ReplayRun>,
+}
+
+/// One replay of an archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayRun {
+    /// When, RFC 3339 UTC.
+    pub at: String,
+    /// The stream or function it went to.
+    pub target: String,
+    /// Records put, or invocations queued.
+    pub sent: usize,
 }
 
 /// The first line of a Kinesis archive: the failure context and what was archived.
@@ -186,6 +222,11 @@ pub fn parse_dead_letter(
             "the key is outside the dead-letter prefix {prefix}"
         ))
     })?;
+    if !is_archive(key) {
+        return Err(err(
+            "it is the replay note of an archive, not an archive".into()
+        ));
+    }
     if rel.starts_with("unknown/") {
         return Ok(DeadLetter::Unknown);
     }

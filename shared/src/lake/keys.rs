@@ -130,6 +130,16 @@ pub fn validate_prefix(name: &str, prefix: &str) -> Result<()> {
     }
 }
 
+/// `<prefix><dataset>/`: every object of a dataset in a zone.
+pub fn dataset_prefix(prefix: &str, dataset: &str) -> String {
+    format!("{prefix}{dataset}/")
+}
+
+/// `<prefix><dataset>/dt=<dt>/`: one day of a dataset in a zone.
+pub fn day_prefix(prefix: &str, dataset: &str, dt: &str) -> String {
+    format!("{prefix}{dataset}/dt={dt}/")
+}
+
 /// `<prefix><dataset>/dt=../hr=../<file>`; `file` must be a safe component.
 pub fn object_key(prefix: &str, dataset: &str, partition: &Partition, file: &str) -> String {
     debug_assert!(is_safe_component(dataset) && is_safe_component(file));

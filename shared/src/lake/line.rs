@@ -55,6 +55,25 @@ impl<'a> LineMeta<'a> {
     }
 }
 
+/// Splits a raw line into its metadata and the record's own JSON text (the metadata taken out
+/// again): the inverse of [`push_line_with_meta`] but for CR/LF, which it turned into spaces.
+/// `None` if the line does not start with the metadata.
+pub fn split_line(line: &str) -> Option<(LineMeta<'_>, String)> {
+    let rest = line
+        .trim_end_matches(['\n', '\r'])
+        .strip_prefix("{\"")?
+        .strip_prefix(META_KEY)?
+        .strip_prefix("\":")?;
+    let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<LineMeta<'_>>();
+    let meta = stream.next()?.ok()?;
+    let after = &rest[stream.byte_offset()..];
+    let body = after.strip_prefix(',').unwrap_or(after);
+    if !body.trim_end().ends_with('}') {
+        return None;
+    }
+    Some((meta, format!("{{{body}")))
+}
+
 /// Appends `obj_text` (the exact text of one JSON object) with `meta` spliced in as its first
 /// key, followed by `\n`.
 pub fn push_line_with_meta(out: &mut Vec<u8>, meta: &LineMeta<'_>, obj_text: &str) -> Result<()> {
@@ -127,5 +146,24 @@ mod tests {
         assert_eq!(v.as_object().map(|m| m.len()), Some(1));
         let mut out = Vec::new();
         assert!(push_line_with_meta(&mut out, &META, "[1]").is_err());
+    }
+
+    #[test]
+    fn split_line_gives_back_the_metadata_and_the_record() {
+        for obj in [
+            "{\"a\":1.10,\"b\":\"x\\ny\"}",
+            "{ }",
+            "{\"_sluicer\":[1,{\"c\":2}]}",
+        ] {
+            let l = line(obj);
+            let (meta, rec) = split_line(&l).expect("splits");
+            assert_eq!(meta, META);
+            assert_eq!(rec, obj, "{l}");
+        }
+        assert!(split_line("{\"a\":1}").is_none());
+        assert!(split_line("{\"_sluice\":{\"shard\":\"s\"},\"a\":1}").is_none());
+        assert!(
+            split_line("{\"_sluice\":{\"shard\":\"s\",\"seq\":\"1\",\"sub\":0},\"a\":1").is_none()
+        );
     }
 }

@@ -6,6 +6,9 @@
 //! and line ([`Origin::Object`]). A whole object s3-transform cannot read is copied verbatim with
 //! an [`ObjectReason`] beside it. The payload is always kept (base64), so nothing is lost, and
 //! reasons never quote payload values. [`RejectKind`] is the one classification of both.
+//!
+//! `sluice quarantine requeue` puts selected lines back into the stream and records which in a
+//! [`RequeueNote`] beside the object ([`requeued_key`]), so a second run never sends them again.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -209,6 +212,60 @@ pub struct ObjectReason<'a> {
     pub source: Cow<'a, str>,
 }
 
+/// Suffix of the [`RequeueNote`] beside a quarantine object.
+pub const REQUEUED_SUFFIX: &str = ".requeued.json";
+
+/// The key of the [`RequeueNote`] of the quarantine object `key`.
+pub fn requeued_key(key: &str) -> String {
+    format!("{key}{REQUEUED_SUFFIX}")
+}
+
+/// Whether a quarantine key holds [`QuarantineLine`]s (gzip NDJSON written by either stage),
+/// rather than an object copy, its [`ObjectReason`] or a [`RequeueNote`].
+pub fn holds_lines(key: &str) -> bool {
+    key.ends_with(super::keys::RAW_EXTENSION) && !key.contains("/objects/")
+}
+
+/// Which lines of one quarantine object have been put back into the stream: written by
+/// `sluice quarantine requeue` after the stream accepted them, read before every requeue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequeueNote {
+    /// 1-based line numbers of the object, ascending, each once.
+    pub lines: Vec<usize>,
+    /// Every requeue that sent lines of the object, oldest first.
+    pub runs: Vec<RequeueRun>,
+}
+
+/// One requeue of lines of a quarantine object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequeueRun {
+    /// When, RFC 3339 UTC.
+    pub at: String,
+    /// The stream the lines were put into (name or ARN).
+    pub stream: String,
+    /// How many lines this run sent.
+    pub sent: usize,
+}
+
+impl RequeueNote {
+    /// Whether line `n` has been requeued.
+    pub fn has(&self, n: usize) -> bool {
+        self.lines.binary_search(&n).is_ok()
+    }
+
+    /// Records that `lines` were put into `stream` at `at`.
+    pub fn record(&mut self, lines: &[usize], stream: &str, at: String) {
+        self.lines.extend_from_slice(lines);
+        self.lines.sort_unstable();
+        self.lines.dedup();
+        self.runs.push(RequeueRun {
+            at,
+            stream: stream.to_string(),
+            sent: lines.len(),
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +318,20 @@ mod tests {
             r#"{"error_kind":"wrong_type","reason":"field amount: expected double","source":"raw/purchases/a.csv","line":3,"payload_b64":"YSxi"}"#
         );
         assert_eq!(QuarantineLine::parse(&text).expect("parse"), object);
+    }
+
+    #[test]
+    fn a_requeue_note_keeps_lines_sorted_once_and_every_run() {
+        let mut note = RequeueNote::default();
+        note.record(&[5, 2], "s", "t1".into());
+        note.record(&[2, 9], "s", "t2".into());
+        assert_eq!(note.lines, vec![2, 5, 9]);
+        assert!(note.has(5) && !note.has(3));
+        assert_eq!(note.runs.len(), 2);
+        assert_eq!(note.runs[1].sent, 2);
+        let key = "quarantine/purchases/dt=2026-01-01/hr=00/a-1-2.json.gz";
+        assert!(holds_lines(key));
+        assert!(!holds_lines(&requeued_key(key)));
+        assert!(!holds_lines("quarantine/purchases/objects/x.json.gz"));
     }
 }
