@@ -532,6 +532,7 @@ fn opts(uri: &str, dry_run: bool) -> ReplayOptions {
         stream: None,
         function: None,
         dead_letter_prefix: DL.into(),
+        force: false,
     }
 }
 
@@ -579,13 +580,39 @@ async fn replay_puts_records_back_and_kinesis_ingest_lands_them() {
     );
     assert_eq!(stream_records(&st.aws, &name).await.len(), records.len());
 
-    // Replay twice.
-    for _ in 0..2 {
-        let report = replay(&st.aws.s3, &writer, &invoker, &opts(&uri, false))
+    // Replay; a second replay sends nothing unless forced, and the note says when and where.
+    let mut forced = opts(&uri, false);
+    forced.force = true;
+    for (o, sent) in [(opts(&uri, false), 3), (opts(&uri, false), 0), (forced, 3)] {
+        let report = replay(&st.aws.s3, &writer, &invoker, &o)
             .await
             .expect("replay");
-        assert_eq!((report.sent, report.calls), (3, 1));
+        assert_eq!(
+            (report.sent, report.calls),
+            (sent, sent / 3),
+            "{}",
+            report.text
+        );
+        if sent == 0 {
+            assert!(
+                report.text.contains("already replayed: 1 time(s)")
+                    && report.text.contains(&format!("into {arn} (3 sent)")),
+                "{}",
+                report.text
+            );
+        }
     }
+    let note: sluice_core::lake::dead_letter::ReplayNote = serde_json::from_slice(
+        &st.aws
+            .get(
+                &st.bucket,
+                &sluice_core::lake::dead_letter::replayed_key(&key),
+            )
+            .await,
+    )
+    .expect("replay note");
+    assert_eq!(note.runs.len(), 2);
+    assert!(note.runs.iter().all(|r| r.target == arn && r.sent == 3));
     let in_stream = stream_records(&st.aws, &name).await;
     assert_eq!(in_stream.len(), records.len() + 6);
     let replayed: Vec<(String, Vec<u8>)> = in_stream[records.len()..]

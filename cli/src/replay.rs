@@ -6,16 +6,21 @@
 //! retried alone with backoff, up to [`MAX_ATTEMPTS`] times. An async dead letter becomes one
 //! asynchronous `Invoke` of its function (or `--function`) with the original event. Unknown
 //! messages are refused. Replayed records get new sequence numbers, so replaying twice writes
-//! the same records again: downstream stages de-duplicate on the dataset's record key.
+//! the same records again (downstream stages de-duplicate on the dataset's record key); to keep
+//! that deliberate, a replay leaves a [`ReplayNote`] beside the archive and a second replay sends
+//! nothing unless `--force` is given.
 
 use std::time::Duration;
 
 use sluice_core::aws::{parse_s3_uri, S3Store};
 use sluice_core::store::ObjectStore;
 
-use sluice_core::lake::dead_letter::{parse_dead_letter, DeadLetter, KinesisHeader};
+use sluice_core::lake::dead_letter::{
+    parse_dead_letter, replayed_key, DeadLetter, KinesisHeader, ReplayNote, ReplayRun,
+};
 
 use crate::error::{Error, Result};
+use crate::notes::{read_json, write_json};
 use crate::ports::{Entry, Invoker, RecordWriter, StreamTarget};
 
 /// Most entries in one `PutRecords` call (the API's limit).
@@ -40,6 +45,8 @@ pub struct ReplayOptions {
     pub function: Option<String>,
     /// The dead-letter prefix the archive lives under.
     pub dead_letter_prefix: String,
+    /// Send even if the archive has been replayed before.
+    pub force: bool,
 }
 
 /// A planned replay.
@@ -146,6 +153,14 @@ pub fn chunks(entries: &[Entry]) -> Vec<&[Entry]> {
 }
 
 impl Plan {
+    /// The stream or function the plan sends to.
+    pub fn target(&self) -> String {
+        match self {
+            Plan::Kinesis { stream, .. } => stream.0.clone(),
+            Plan::Async { function, .. } => function.clone(),
+        }
+    }
+
     /// A human-readable account of the plan (partition keys and sizes, never data).
     pub fn describe(&self, uri: &str) -> String {
         match self {
@@ -294,7 +309,35 @@ pub async fn replay(
     let bytes = store.get(&key).await?;
     let dl = parse_dead_letter(&opts.dead_letter_prefix, &key, &bytes)?;
     let plan = plan(&key, dl, opts)?;
-    execute(&plan, &opts.uri, opts.dry_run, writer, invoker).await
+    let mut note = read_json::<ReplayNote>(&store, &replayed_key(&key))
+        .await?
+        .unwrap_or_default();
+    if let (Some(last), false) = (note.runs.last(), opts.force) {
+        let mut text = plan.describe(&opts.uri);
+        text.push_str(&format!(
+            "already replayed: {} time(s), last at {} into {} ({} sent); nothing was sent (--force sends it again)\n",
+            note.runs.len(),
+            last.at,
+            last.target,
+            last.sent
+        ));
+        return Ok(Report {
+            dry_run: opts.dry_run,
+            sent: 0,
+            calls: 0,
+            text,
+        });
+    }
+    let report = execute(&plan, &opts.uri, opts.dry_run, writer, invoker).await?;
+    if !report.dry_run {
+        note.runs.push(ReplayRun {
+            at: sluice_core::schema::format_micros(sluice_core::telemetry::now_micros()),
+            target: plan.target(),
+            sent: report.sent,
+        });
+        write_json(&store, &replayed_key(&key), &note).await?;
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -387,6 +430,7 @@ mod tests {
             stream: None,
             function: None,
             dead_letter_prefix: "dead-letter/".into(),
+            force: false,
         };
         assert!(matches!(
             plan("dead-letter/unknown/x.json", DeadLetter::Unknown, &opts),
