@@ -336,7 +336,7 @@ pub async fn run_check(
 }
 
 /// A PostgreSQL connection: TLS verified against the system roots unless `sslmode=disable`.
-async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     let config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| anyhow::anyhow!("--postgres: not a connection string: {e}"))?;

@@ -44,6 +44,18 @@ pub enum Error {
         code: String,
     },
 
+    /// A note sluice keeps beside an object (a replay or requeue note) is not readable.
+    #[error("the note {key} is not readable: {reason}")]
+    Note { key: String, reason: String },
+
+    /// A command-line argument is not valid.
+    #[error("{0}")]
+    Usage(String),
+
+    /// PostgreSQL could not be read.
+    #[error("postgres: {0}")]
+    Postgres(String),
+
     /// The Lambda Invoke call failed.
     #[error("invoking {function} failed ({code}): {message}")]
     Invoke {
@@ -61,7 +73,12 @@ impl Error {
             Error::Read(e) => e.is_retryable(),
             Error::Kinesis { retryable, .. } | Error::Invoke { retryable, .. } => *retryable,
             Error::PutIncomplete { .. } => true,
-            Error::InvalidUri(_) | Error::Parse(_) | Error::NotReplayable { .. } => false,
+            Error::Postgres(_) => true,
+            Error::InvalidUri(_)
+            | Error::Parse(_)
+            | Error::NotReplayable { .. }
+            | Error::Note { .. }
+            | Error::Usage(_) => false,
         }
     }
 }

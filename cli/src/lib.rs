@@ -1,15 +1,25 @@
 //! sluice-cli: the `sluice` command-line tool (binary `sluice`).
 //!
-//! [`Cli`] is the command line (clap); [`check`] validates a pipeline config and compares it
-//! with the live Glue and PostgreSQL tables; [`replay`] reads a dead letter written by
-//! failure-notifier (its format lives in `sluice_core::lake::dead_letter`), plans and carries out
-//! the replay; [`ports`] holds the Kinesis and Lambda ports with their AWS adapters; [`error`]
-//! is the crate's error type.
+//! [`Cli`] is the command line (clap) and [`run`] carries it out. [`check`] validates a
+//! pipeline config and compares it with the live Glue and PostgreSQL tables; [`status`] reports
+//! each dataset's freshness and recent failures from the lake; [`quarantine`] lists, shows and
+//! requeues quarantined records; [`replay`] reads a dead letter written by failure-notifier (its
+//! format lives in `sluice_core::lake::dead_letter`), plans and carries out the replay; [`ports`]
+//! holds the Kinesis and Lambda ports with their AWS adapters; [`notes`] the JSON notes the CLI
+//! keeps beside objects; [`when`] and [`table`] parse times and print tables; [`error`] is the
+//! crate's error type.
 
 pub mod check;
 pub mod error;
+pub mod notes;
 pub mod ports;
+pub mod quarantine;
 pub mod replay;
+pub mod status;
+pub mod table;
+pub mod when;
+
+use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -37,6 +47,18 @@ pub enum Command {
         after_help = "Exit status: 0 valid and nothing refused; 1 an invalid config, a refused change, or an error; 2 a usage error.\n\nExamples:\n  sluice check pipeline.toml\n  sluice check s3://my-bucket/config/pipeline.toml --glue\n  sluice check pipeline.toml --postgres \"host=db.example.com user=sluice dbname=sluice\" --json"
     )]
     Check(CheckArgs),
+    /// Per dataset: the newest event time in raw, curated and PostgreSQL, objects and bytes in
+    /// the last hour, records quarantined in the last 24 hours by kind; and the dead letters not
+    /// yet replayed.
+    #[command(
+        after_help = "Exit status: 0 the report was printed; 1 an error; 2 a usage error.\n\nExamples:\n  sluice status --bucket my-lake\n  sluice status --bucket my-lake --dataset purchases --postgres \"host=db.example.com user=sluice dbname=sluice\"\n  SLUICE_BUCKET=my-lake sluice status --json"
+    )]
+    Status(StatusArgs),
+    /// List, show and requeue quarantined records.
+    Quarantine {
+        #[command(subcommand)]
+        action: QuarantineCommand,
+    },
     /// Print a shell completion script, e.g. `sluice completions bash > ~/.local/share/bash-completion/completions/sluice`.
     Completions {
         /// The shell.
@@ -48,6 +70,111 @@ pub enum Command {
 pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
     use clap::CommandFactory;
     clap_complete::generate(shell, &mut Cli::command(), "sluice", out);
+}
+
+/// `sluice quarantine` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Count quarantined records by dataset, kind and hour (and list whole objects set aside).
+    #[command(
+        after_help = "Examples:\n  sluice quarantine list --bucket my-lake\n  sluice quarantine list --bucket my-lake --dataset purchases --kind wrong_type --from 2026-12-04T08 --to 2026-12-04T12"
+    )]
+    List {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the records of one quarantine object, with their reasons and decoded payloads.
+    /// Payloads are the records as received: they may hold personal data.
+    #[command(
+        after_help = "Example:\n  sluice quarantine show s3://my-lake/quarantine/purchases/dt=2026-12-04/hr=09/shardId-000000000000-4959-4960.json.gz --line 3"
+    )]
+    Show {
+        /// The quarantine object, s3://bucket/key (as `list` prints it).
+        uri: String,
+        /// Only this 1-based line.
+        #[arg(long)]
+        line: Option<usize>,
+        /// The zone prefix of the quarantine.
+        #[arg(long, env = sluice_core::env::QUARANTINE_PREFIX, default_value = "quarantine/")]
+        quarantine_prefix: String,
+        /// Print the records as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put selected quarantined records back into the stream with their original partition
+    /// keys (after the config has been fixed). A record is sent once: the lines sent are noted
+    /// beside their object, and a second run skips them.
+    #[command(
+        after_help = "Exit status: 0 every selected record was sent (or already had been); 1 an error; 2 a usage error.\n\nExamples:\n  sluice quarantine requeue --bucket my-lake --stream sluice-events --dataset purchases --kind wrong_type --dry-run\n  sluice quarantine requeue --bucket my-lake --stream sluice-events --dataset purchases --kind wrong_type"
+    )]
+    Requeue {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// The stream to put the records into (name or ARN).
+        #[arg(long, env = sluice_core::env::STREAM)]
+        stream: String,
+        /// Show what would be sent without sending anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which quarantined records: bucket, dataset, kinds and hours.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// The data bucket.
+    #[arg(long, env = sluice_core::env::BUCKET)]
+    pub bucket: String,
+    /// Only this dataset (`_unrouted` for records that matched none).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Only this kind (repeatable), e.g. wrong_type, missing_field, invalid_json.
+    #[arg(long = "kind", value_parser = quarantine::parse_kind)]
+    pub kinds: Vec<sluice_core::lake::quarantine::RejectKind>,
+    /// From this time: an age (90m, 24h, 7d), a date, an hour (2026-12-04T13) or RFC 3339, UTC.
+    #[arg(long, default_value = "24h")]
+    pub from: String,
+    /// Up to this time (same forms).
+    #[arg(long, default_value = "now")]
+    pub to: String,
+}
+
+impl SelectArgs {
+    /// The selection, times resolved against `now`.
+    pub fn selection(&self, now: i64) -> Result<quarantine::Selection> {
+        Ok(quarantine::Selection {
+            dataset: self.dataset.clone(),
+            kinds: self.kinds.clone(),
+            span: when::Span::parse(&self.from, &self.to, now).map_err(Error::Usage)?,
+        })
+    }
+}
+
+/// Arguments of `sluice status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The pipeline config: a path or s3://bucket/key.
+    #[arg(long, env = sluice_core::env::CONFIG, default_value = "pipeline.toml")]
+    pub config: String,
+    /// The data bucket.
+    #[arg(long, env = sluice_core::env::BUCKET)]
+    pub bucket: String,
+    /// Only this dataset.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Also read the newest event time of each dataset's PostgreSQL table at this connection
+    /// string (libpq style; TLS verified unless sslmode=disable).
+    #[arg(long, value_name = "CONNECTION")]
+    pub postgres: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `sluice check`.
@@ -90,6 +217,9 @@ pub struct ReplayArgs {
         default_value = "dead-letter/"
     )]
     pub dead_letter_prefix: String,
+    /// Send even if the dead letter has been replayed before (its `.replayed.json` note).
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl From<ReplayArgs> for ReplayOptions {
@@ -100,6 +230,102 @@ impl From<ReplayArgs> for ReplayOptions {
             stream: a.stream,
             function: a.function,
             dead_letter_prefix: a.dead_letter_prefix,
+            force: a.force,
         }
     }
+}
+
+/// Prints `report` as pretty JSON or as its text.
+fn emit<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    text: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
+    match json {
+        true => println!("{}", serde_json::to_string_pretty(report)?),
+        false => print!("{}", text(report)),
+    }
+    Ok(())
+}
+
+/// Carries out a command line: builds the SDK clients it needs from the environment (the
+/// standard credential, region and profile chain, `AWS_ENDPOINT_URL`) and prints the report.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let now = sluice_core::telemetry::now_micros();
+    match cli.command {
+        Command::Replay(args) => {
+            let (s3, writer, invoker) = ports::aws_ports().await?;
+            let report = replay(&s3, &writer, &invoker, &args.into()).await?;
+            print!("{}", report.text);
+        }
+        Command::Check(a) => {
+            let report = check::run_check(&a.config, a.glue, a.postgres.as_deref()).await?;
+            emit(a.json, &report, check::CheckReport::text)?;
+            return Ok(ExitCode::from(u8::from(report.refused() > 0)));
+        }
+        Command::Status(a) => {
+            let (s3, _, _) = ports::aws_ports().await?;
+            let cfg = sluice_core::aws::load_pipeline_config(&a.config, &s3).await?;
+            let zones = sluice_core::env::Zones::from_env()?;
+            let store = sluice_core::aws::S3Store::new(s3, &a.bucket);
+            let pg = match &a.postgres {
+                Some(url) => Some(check::connect(url).await?),
+                None => None,
+            };
+            let src = status::Sources {
+                store: &store,
+                zones: &zones,
+                postgres: pg.as_ref().map(|c| (c, cfg.warehouse.schema.as_str())),
+                now,
+            };
+            let report = status::status(&src, &cfg, a.dataset.as_deref()).await?;
+            emit(a.json, &report, status::StatusReport::text)?;
+        }
+        Command::Quarantine { action } => return quarantine_command(action, now).await,
+        Command::Completions { shell } => completions(shell, &mut std::io::stdout()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn quarantine_command(action: QuarantineCommand, now: i64) -> anyhow::Result<ExitCode> {
+    let (s3, writer, _) = ports::aws_ports().await?;
+    let zones = sluice_core::env::Zones::from_env()?;
+    match action {
+        QuarantineCommand::List { select, json } => {
+            let sel = select.selection(now)?;
+            let store = sluice_core::aws::S3Store::new(s3, &select.bucket);
+            let scan = quarantine::scan(&store, &zones.quarantine, &sel).await?;
+            emit(
+                json,
+                &quarantine::ListReport::of(&scan, sel.span),
+                quarantine::ListReport::text,
+            )?;
+        }
+        QuarantineCommand::Show {
+            uri,
+            line,
+            quarantine_prefix,
+            json,
+        } => {
+            let shown = quarantine::show(&s3, &quarantine_prefix, &uri, line).await?;
+            emit(json, &shown, |s| {
+                s.iter().map(quarantine::Shown::text).collect()
+            })?;
+        }
+        QuarantineCommand::Requeue {
+            select,
+            stream,
+            dry_run,
+            json,
+        } => {
+            let sel = select.selection(now)?;
+            let store = sluice_core::aws::S3Store::new(s3, &select.bucket);
+            let target = ports::StreamTarget(stream);
+            let report =
+                quarantine::requeue(&store, &writer, &zones.quarantine, &sel, &target, dry_run)
+                    .await?;
+            emit(json, &report, quarantine::RequeueReport::text)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -347,3 +347,350 @@ fn bash_completion_loads_and_offers_the_subcommands() {
         assert!(stdout.lines().any(|l| l == sub), "{sub} offered: {stdout}");
     }
 }
+
+/// The operator's loop against moto and PostgreSQL with the real binary: purchases quarantined
+/// by a bad config at ingest (kinesis-ingest) and at transform (s3-transform) are listed, shown,
+/// requeued after the fix (a dry run first), land in curated (read back by DuckDB) and
+/// PostgreSQL, and a second requeue sends nothing; `status` reports all of it.
+#[tokio::test]
+async fn quarantine_requeue_after_a_fix_lands_every_record_once_and_status_reports_it() {
+    use s3_transform::warehouse::Postgres;
+    use sluice_core::aws::S3Store;
+    use sluice_core::config::PipelineConfig;
+    use sluice_core::env::Zones;
+    use sluice_local::events::{kinesis_event, record, s3_event_json};
+    use sluice_local::readers::{duckdb, Files};
+
+    let aws = Aws::local().await;
+    let bucket = aws.bucket().await;
+    let pg = sluice_local::shared_postgres();
+    let schema = unique("requeue").replace('-', "_");
+    let fixed = std::fs::read_to_string(sluice_local::workspace_root().join("pipeline.toml"))
+        .expect("pipeline.toml")
+        .replace("schema = \"sluice\"", &format!("schema = \"{schema}\""));
+    let broken_text = fixed.replace(
+        r#"{ name = "currency", type = "string", required = true },"#,
+        r#"{ name = "currency", type = "int", required = true },"#,
+    );
+    assert_ne!(broken_text, fixed);
+    let good = PipelineConfig::from_toml(&fixed).expect("config");
+    let broken = PipelineConfig::from_toml(&broken_text).expect("config");
+    let zones = Zones::default();
+    let store = S3Store::new(aws.s3.clone(), &bucket);
+    let stream = unique("sluice-requeue");
+    aws.kinesis
+        .create_stream()
+        .stream_name(&stream)
+        .shard_count(1)
+        .send()
+        .await
+        .expect("create stream");
+
+    let now = sluice_core::telemetry::now_micros() as f64 / 1e6;
+    let ts = sluice_core::schema::format_micros((now as i64 - 1800) * 1_000_000);
+    let purchase = |id: &str| {
+        format!(
+            r#"{{"type":"purchase","order_id":"{id}","ts":"{ts}","user_id":"u-{id}","amount":"12.50","currency":"EUR","payment":{{"method":"card"}}}}"#
+        )
+    };
+    let ingest = |cfg, records: Vec<sluice_core::lake::stream::StreamRecord>| {
+        let store = &store;
+        let zones = &zones;
+        async move {
+            let h = kinesis_ingest::Handler {
+                cfg,
+                zones,
+                store,
+                max_concurrency: 4,
+            };
+            kinesis_ingest::handle(&h, kinesis_event(&records))
+                .await
+                .expect("ingest")
+        }
+    };
+    let warehouse = Postgres::new(pg.url.parse().expect("url"), None, &schema);
+    let hmac =
+        s3_transform::pii::HashKey::new(b"requeue-test-hmac-key-0123456789".to_vec()).expect("key");
+    let transform = |cfg, key: String| {
+        let store = &store;
+        let zones = &zones;
+        let warehouse = &warehouse;
+        let hmac = &hmac;
+        let event = s3_event_json(&bucket, &key, 0);
+        async move {
+            let h = s3_transform::Handler {
+                cfg,
+                zones,
+                store,
+                warehouse,
+                limits: s3_transform::input::Limits {
+                    max_decompressed: 1 << 20,
+                    max_line: 1 << 16,
+                },
+                hash_key: Some(hmac),
+            };
+            s3_transform::handle(&h, serde_json::from_value(event).expect("event"))
+                .await
+                .expect("transform")
+        }
+    };
+
+    // o-1..o-3 are refused at ingest by the broken config; o-4 and o-5 pass ingest under the
+    // good one and are refused by s3-transform still running the broken one.
+    let at_ingest: Vec<_> = (1..=3)
+        .map(|i| record(i, purchase(&format!("o-{i}")), now))
+        .collect();
+    ingest(&broken, at_ingest).await;
+    ingest(
+        &good,
+        (4..=5)
+            .map(|i| record(i, purchase(&format!("o-{i}")), now))
+            .collect(),
+    )
+    .await;
+    for key in aws.keys(&bucket, "raw/purchases/").await {
+        let out = transform(&broken, key).await;
+        assert_eq!(out.objects[0].rejected, 2, "{out:?}");
+    }
+
+    let list = sluice(&aws, &["quarantine", "list", "--bucket", &bucket, "--json"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let report: Value = serde_json::from_slice(&list.stdout).expect("list JSON");
+    let rows = report["rows"].as_array().expect("rows");
+    let counted: u64 = rows.iter().filter_map(|r| r["records"].as_u64()).sum();
+    assert_eq!(counted, 5, "{report}");
+    assert!(
+        rows.iter().all(|r| r["dataset"] == "purchases"
+            && r["kind"] == "wrong_type"
+            && r["requeued"] == 0),
+        "{report}"
+    );
+    let human = text(&sluice(&aws, &["quarantine", "list", "--bucket", &bucket]).stdout);
+    assert!(
+        human.contains("quarantined records from") && human.contains("wrong_type"),
+        "{human}"
+    );
+
+    // show: the reason and the decoded payload of each kind of origin.
+    for row in rows {
+        let first = row["first"].as_str().expect("first");
+        let (uri, line) = first.split_once(" --line ").expect("uri and line");
+        let shown = sluice(&aws, &["quarantine", "show", uri, "--line", line, "--json"]);
+        assert!(shown.status.success(), "{}", text(&shown.stderr));
+        let shown: Value = serde_json::from_slice(&shown.stdout).expect("show JSON");
+        assert_eq!(shown.as_array().map(Vec::len), Some(1), "{shown}");
+        let r = &shown[0];
+        assert!(
+            r["reason"].as_str().is_some_and(|s| s.contains("currency")),
+            "{r}"
+        );
+        assert!(
+            r["payload"]
+                .as_str()
+                .is_some_and(|s| s.contains("\"order_id\":\"o-")),
+            "{r}"
+        );
+        assert!(
+            r["requeue"]
+                .as_str()
+                .is_some_and(|s| s.contains("partition key pk-")),
+            "{r}"
+        );
+    }
+
+    let requeue = |extra: &[&str]| {
+        let mut args = vec![
+            "quarantine",
+            "requeue",
+            "--bucket",
+            &bucket,
+            "--stream",
+            &stream,
+            "--dataset",
+            "purchases",
+            "--kind",
+            "wrong_type",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = sluice(&aws, &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).expect("requeue JSON")
+    };
+    let dry = requeue(&["--dry-run"]);
+    assert_eq!(
+        (dry["selected"].as_u64(), dry["sent"].as_u64()),
+        (Some(5), Some(5)),
+        "{dry}"
+    );
+    assert!(
+        sluice_local::stream::read_stream(&aws.kinesis, &stream)
+            .await
+            .expect("read")
+            .is_empty(),
+        "a dry run sends nothing"
+    );
+    let first = requeue(&[]);
+    assert_eq!(first["sent"].as_u64(), Some(5), "{first}");
+    assert_eq!(first["notes_written"].as_u64(), Some(2), "{first}");
+    let second = requeue(&[]);
+    assert_eq!(
+        (second["sent"].as_u64(), second["already_requeued"].as_u64()),
+        (Some(0), Some(5)),
+        "{second}"
+    );
+
+    // The stream holds the five records once, with their original partition keys and bytes.
+    let sent = sluice_local::stream::read_stream(&aws.kinesis, &stream)
+        .await
+        .expect("read");
+    let mut got: Vec<(String, String)> = sent
+        .iter()
+        .map(|r| (r.partition_key.clone(), text(&r.data)))
+        .collect();
+    got.sort();
+    let want: Vec<(String, String)> = (1..=5)
+        .map(|i| (format!("pk-{i}"), purchase(&format!("o-{i}"))))
+        .collect();
+    assert_eq!(got, want);
+
+    // With the fix deployed, the requeued records flow through to curated and PostgreSQL.
+    let before: std::collections::BTreeSet<String> = aws
+        .keys(&bucket, "raw/purchases/")
+        .await
+        .into_iter()
+        .collect();
+    ingest(&good, sent).await;
+    for key in aws.keys(&bucket, "raw/purchases/").await {
+        if !before.contains(&key) {
+            let out = transform(&good, key).await;
+            assert_eq!(out.objects[0].inserted, 5, "{out:?}");
+        }
+    }
+    let (client, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+        .await
+        .expect("pg");
+    tokio::spawn(conn);
+    let ids: Vec<String> = client
+        .query(
+            &format!("SELECT order_id FROM {schema}.purchases ORDER BY order_id"),
+            &[],
+        )
+        .await
+        .expect("rows")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, ["o-1", "o-2", "o-3", "o-4", "o-5"]);
+    let files = Files::new().expect("dir");
+    for key in aws.keys(&bucket, "curated/purchases/").await {
+        files
+            .put(&key, &aws.get(&bucket, &key).await)
+            .expect("copy");
+    }
+    let parquet = duckdb(&format!(
+        "SELECT order_id, currency FROM read_parquet('{}/**/*.parquet') ORDER BY order_id",
+        files.dir().display()
+    ))
+    .expect("DuckDB reads curated");
+    let got: Vec<(String, String)> = parquet
+        .iter()
+        .map(|r| (r["order_id"].to_string(), r["currency"].to_string()))
+        .collect();
+    let want: Vec<(String, String)> = (1..=5)
+        .map(|i| (format!("\"o-{i}\""), "\"EUR\"".to_string()))
+        .collect();
+    assert_eq!(got, want);
+
+    // list now says they were requeued; status shows the freshness and the quarantine.
+    let list = sluice(&aws, &["quarantine", "list", "--bucket", &bucket, "--json"]);
+    let report: Value = serde_json::from_slice(&list.stdout).expect("list JSON");
+    let requeued: u64 = report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["requeued"].as_u64())
+        .sum();
+    assert_eq!(requeued, 5, "{report}");
+
+    let dir = std::env::temp_dir().join(unique("sluice-status"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cfg_path = dir.join("pipeline.toml");
+    std::fs::write(&cfg_path, &fixed).expect("config");
+    let postgres = format!("{} sslmode=disable", pg.url);
+    let status = sluice(
+        &aws,
+        &[
+            "status",
+            "--config",
+            &cfg_path.to_string_lossy(),
+            "--bucket",
+            &bucket,
+            "--postgres",
+            &postgres,
+            "--json",
+        ],
+    );
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let st: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    let p = st["datasets"]
+        .as_array()
+        .expect("datasets")
+        .iter()
+        .find(|d| d["dataset"] == "purchases")
+        .expect("purchases")
+        .clone();
+    let newest =
+        sluice_core::schema::format_micros(sluice_core::schema::parse_timestamp(&ts).expect("ts"));
+    assert_eq!(p["curated"]["newest_event"], json!(newest), "{p}");
+    assert_eq!(p["postgres"]["newest_event"], json!(newest), "{p}");
+    assert_eq!(p["postgres"]["exists"], json!(true), "{p}");
+    assert_eq!(
+        p["raw"]["newest_partition"],
+        json!(newest[..13].to_string()),
+        "{p}"
+    );
+    assert_eq!(p["raw"]["objects_last_hour"], json!(2), "{p}");
+    assert_eq!(p["quarantined_24h"], json!({"wrong_type": 5}), "{p}");
+    let lag = p["curated"]["lag_secs"].as_i64().expect("lag");
+    assert!((1790..=1800 + 600).contains(&lag), "{p}");
+    assert_eq!(st["dead_letters"]["not_replayed"], json!(0), "{st}");
+    let human = text(
+        &sluice(
+            &aws,
+            &[
+                "status",
+                "--config",
+                &cfg_path.to_string_lossy(),
+                "--bucket",
+                &bucket,
+                "--dataset",
+                "purchases",
+            ],
+        )
+        .stdout,
+    );
+    assert!(
+        human.contains("purchases") && human.contains("5 in 24 h: wrong_type 5"),
+        "{human}"
+    );
+    let unknown = sluice(
+        &aws,
+        &[
+            "status",
+            "--config",
+            &cfg_path.to_string_lossy(),
+            "--bucket",
+            &bucket,
+            "--dataset",
+            "nope",
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        text(&unknown.stderr).contains("no such dataset"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
