@@ -12,6 +12,7 @@ CARGO ?= cargo
 all: test
 
 $(STAMP): requirements-dev.txt
+	@echo "installing the local stack's Python tools (moto, DuckDB, pyarrow) into $(VENV): about a minute, once"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
@@ -35,6 +36,8 @@ unit:
 
 ## demo: the pipeline end to end on the local stack (N=20000 events by default)
 demo: venv
+	@echo "building the demo and the sluice CLI: the first build compiles the AWS SDK and takes 5-10 minutes on 2 cores; later runs start in seconds"
+	$(CARGO) build --locked -p sluice-local -p sluice-cli --bins
 	$(CARGO) run --quiet --locked -p sluice-local --bin sluice-demo
 
 ## fmt: format the code

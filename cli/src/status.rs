@@ -7,7 +7,8 @@
 //!   time exactly, from the statistics in the footers of the newest partition's most recent
 //!   objects.
 //! - **PostgreSQL** (with `--postgres`): the newest event time in the dataset's table.
-//! - **quarantine**: records set aside in the last 24 hours, by kind (as `sluice quarantine list`).
+//! - **quarantine**: records set aside in the last 24 hours, by kind (as `sluice quarantine list`),
+//!   per dataset and for the records that matched none (`_unrouted`).
 //! - **dead letters**: archives in the dead-letter zone that `sluice replay` has not sent.
 
 use std::collections::BTreeMap;
@@ -19,7 +20,7 @@ use sluice_core::aws::{Listed, S3Store};
 use sluice_core::config::{Dataset, PipelineConfig};
 use sluice_core::env::Zones;
 use sluice_core::lake::dead_letter::{is_archive, REPLAYED_SUFFIX};
-use sluice_core::lake::keys::{dataset_prefix, parse_zone_key, Partition};
+use sluice_core::lake::keys::{dataset_prefix, parse_zone_key, Partition, UNROUTED};
 use sluice_core::schema::format_micros;
 use sluice_core::store::ObjectStore;
 
@@ -89,6 +90,9 @@ pub struct StatusReport {
     pub bucket: String,
     pub at: String,
     pub datasets: Vec<DatasetStatus>,
+    /// Records that matched no dataset, quarantined in the last 24 hours, by kind (only
+    /// without `--dataset`).
+    pub unrouted_24h: BTreeMap<String, usize>,
     pub dead_letters: DeadLetterStatus,
 }
 
@@ -130,6 +134,9 @@ pub async fn status(
     {
         report.datasets.push(dataset_status(src, ds).await?);
     }
+    if only.is_none() {
+        report.unrouted_24h = quarantined_24h(src, UNROUTED).await?.0;
+    }
     report.dead_letters = dead_letters(src).await?;
     Ok(report)
 }
@@ -154,11 +161,28 @@ async fn dataset_status(src: &Sources<'_>, ds: &Dataset) -> Result<DatasetStatus
         }
         (None, _) => None,
     };
+    let (quarantined_24h, whole_objects_24h) = quarantined_24h(src, &ds.name).await?;
+    Ok(DatasetStatus {
+        dataset: ds.name.clone(),
+        event_time: event_col,
+        raw,
+        curated,
+        postgres,
+        quarantined_24h,
+        whole_objects_24h,
+    })
+}
+
+/// Records quarantined under `dataset` in the last 24 hours by kind, and whole objects.
+async fn quarantined_24h(
+    src: &Sources<'_>,
+    dataset: &str,
+) -> Result<(BTreeMap<String, usize>, usize)> {
     let q = scan(
         src.store,
         &src.zones.quarantine,
         &Selection {
-            dataset: Some(ds.name.clone()),
+            dataset: Some(dataset.to_string()),
             kinds: Vec::new(),
             span: Span {
                 from: src.now - 24 * HOUR,
@@ -167,19 +191,26 @@ async fn dataset_status(src: &Sources<'_>, ds: &Dataset) -> Result<DatasetStatus
         },
     )
     .await?;
-    let mut quarantined_24h = BTreeMap::new();
+    let mut by_kind = BTreeMap::new();
     for r in &q.records {
-        *quarantined_24h.entry(r.kind.to_string()).or_default() += 1;
+        *by_kind.entry(r.kind.to_string()).or_default() += 1;
     }
-    Ok(DatasetStatus {
-        dataset: ds.name.clone(),
-        event_time: event_col,
-        raw,
-        curated,
-        postgres,
-        quarantined_24h,
-        whole_objects_24h: q.copies.len(),
-    })
+    Ok((by_kind, q.copies.len()))
+}
+
+fn kinds(by_kind: &BTreeMap<String, usize>) -> String {
+    let n: usize = by_kind.values().sum();
+    match n {
+        0 => "none in 24 h".into(),
+        _ => format!(
+            "{n} in 24 h: {}",
+            by_kind
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// The objects of the two newest days of a dataset in a zone.
@@ -378,16 +409,19 @@ impl StatusReport {
         ]];
         for d in &self.datasets {
             for (name, z) in [("raw", &d.raw), ("curated", &d.curated)] {
-                let newest = match (&z.newest_event, &z.newest_partition) {
-                    (Some(t), _) => t.clone(),
-                    (None, Some(p)) => format!("{p} (hour)"),
-                    (None, None) => "nothing yet".into(),
+                let (newest, lag) = match (&z.newest_event, &z.newest_partition) {
+                    (Some(t), _) => (t.clone(), lag(z.lag_secs)),
+                    (None, Some(p)) if z.lag_secs == Some(0) => {
+                        (format!("{p} (hour)"), "this hour".into())
+                    }
+                    (None, Some(p)) => (format!("{p} (hour)"), lag(z.lag_secs)),
+                    (None, None) => ("nothing yet".into(), lag(None)),
                 };
                 rows.push(vec![
                     d.dataset.clone(),
                     name.into(),
                     newest,
-                    lag(z.lag_secs),
+                    lag,
                     z.last_write.clone().unwrap_or_else(|| "-".into()),
                     z.objects_last_hour.to_string(),
                     bytes(z.bytes_last_hour),
@@ -410,20 +444,10 @@ impl StatusReport {
                     "-".into(),
                 ]);
             }
-            let q: usize = d.quarantined_24h.values().sum();
-            let kinds = d
-                .quarantined_24h
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
             rows.push(vec![
                 d.dataset.clone(),
                 "quarantine".into(),
-                match q {
-                    0 => "none in 24 h".into(),
-                    _ => format!("{q} in 24 h: {kinds}"),
-                },
+                kinds(&d.quarantined_24h),
                 String::new(),
                 String::new(),
                 String::new(),
@@ -431,6 +455,13 @@ impl StatusReport {
                     0 => String::new(),
                     n => format!("+{n} whole objects"),
                 },
+            ]);
+        }
+        if !self.unrouted_24h.is_empty() {
+            rows.push(vec![
+                UNROUTED.into(),
+                "quarantine".into(),
+                kinds(&self.unrouted_24h),
             ]);
         }
         out.push_str(&table(&rows, &[5, 6]));

@@ -437,9 +437,11 @@ async fn quarantine_requeue_after_a_fix_lands_every_record_once_and_status_repor
 
     // o-1..o-3 are refused at ingest by the broken config; o-4 and o-5 pass ingest under the
     // good one and are refused by s3-transform still running the broken one.
-    let at_ingest: Vec<_> = (1..=3)
+    // One more record is not JSON at all: quarantined as _unrouted, never selected below.
+    let mut at_ingest: Vec<_> = (1..=3)
         .map(|i| record(i, purchase(&format!("o-{i}")), now))
         .collect();
+    at_ingest.push(record(6, "not json", now));
     ingest(&broken, at_ingest).await;
     ingest(
         &good,
@@ -458,7 +460,11 @@ async fn quarantine_requeue_after_a_fix_lands_every_record_once_and_status_repor
     let report: Value = serde_json::from_slice(&list.stdout).expect("list JSON");
     let rows = report["rows"].as_array().expect("rows");
     let counted: u64 = rows.iter().filter_map(|r| r["records"].as_u64()).sum();
-    assert_eq!(counted, 5, "{report}");
+    assert_eq!(counted, 6, "{report}");
+    let (unrouted, rows): (Vec<&Value>, Vec<&Value>) =
+        rows.iter().partition(|r| r["dataset"] == "_unrouted");
+    assert_eq!(unrouted.len(), 1, "{report}");
+    assert_eq!(unrouted[0]["kind"], "invalid_json", "{report}");
     assert!(
         rows.iter().all(|r| r["dataset"] == "purchases"
             && r["kind"] == "wrong_type"
@@ -612,6 +618,20 @@ async fn quarantine_requeue_after_a_fix_lands_every_record_once_and_status_repor
         .filter_map(|r| r["requeued"].as_u64())
         .sum();
     assert_eq!(requeued, 5, "{report}");
+    let only = sluice(
+        &aws,
+        &[
+            "quarantine",
+            "list",
+            "--bucket",
+            &bucket,
+            "--kind",
+            "invalid_json",
+            "--json",
+        ],
+    );
+    let only: Value = serde_json::from_slice(&only.stdout).expect("list JSON");
+    assert_eq!(only["rows"].as_array().map(Vec::len), Some(1), "{only}");
 
     let dir = std::env::temp_dir().join(unique("sluice-status"));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -655,6 +675,7 @@ async fn quarantine_requeue_after_a_fix_lands_every_record_once_and_status_repor
     let lag = p["curated"]["lag_secs"].as_i64().expect("lag");
     assert!((1790..=1800 + 600).contains(&lag), "{p}");
     assert_eq!(st["dead_letters"]["not_replayed"], json!(0), "{st}");
+    assert_eq!(st["unrouted_24h"], json!({"invalid_json": 1}), "{st}");
     let human = text(
         &sluice(
             &aws,

@@ -7,7 +7,7 @@
 //! missing venv or PostgreSQL is a test failure with instructions, never a silent skip.
 //! [`readers`] reads outputs back with DuckDB from the venv; [`values`] compares a sample of
 //! what was sent with what the lake and PostgreSQL hold. [`collector`] serves http-collector
-//! on a loopback port as API Gateway would.
+//! on a loopback port as API Gateway would. [`progress`] is the demo's progress display.
 
 pub mod aws;
 pub mod clickstream;
@@ -17,9 +17,10 @@ pub mod faults;
 pub mod invoke;
 pub mod pipeline;
 pub mod postgres;
+pub mod progress;
 pub mod readers;
 pub mod services;
-mod setup;
+pub mod setup;
 pub mod stream;
 pub mod summary;
 pub mod testing;

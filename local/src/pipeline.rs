@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use s3_transform::event::S3Input;
 use serde_json::Value;
 use sluice_core::aws::S3Store;
@@ -23,6 +22,7 @@ use sluice_core::lake::keys::{curated_key, Partition};
 use crate::clickstream::generate;
 use crate::events::{async_failure_json, sqs_event_json, SqsMessage};
 use crate::invoke::invoke_async;
+use crate::progress::Progress;
 pub use crate::setup::Options;
 use crate::setup::{
     put_records, queue_arn, setup, ACCOUNT, ALERT_QUEUE, ALERT_TOPIC, BUCKET, CURATED_QUEUE,
@@ -49,18 +49,8 @@ fn drill_key(zones: &Zones) -> String {
 /// Purchases compared by value in every run.
 const VALUE_SAMPLE: usize = 200;
 
-fn bar(opts: &Options, len: u64, what: &str) -> ProgressBar {
-    if !opts.progress {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template("  {prefix:<22} [{bar:32}] {pos:>7}/{len:<7} {per_sec:>12}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_prefix(what.to_string());
-    pb
+fn bar(opts: &Options, len: u64, what: &str) -> Progress {
+    Progress::new(opts.progress, len, what)
 }
 
 /// Runs the pipeline on the local stack (moto must be reachable through `aws`, `pg` running).
@@ -232,7 +222,7 @@ pub async fn run(aws: &Aws, pg: &Pg, cfg: &PipelineConfig, opts: &Options) -> Re
 
     // The drill: a curated file whose `amount` is a string conflicts with the Glue table.
     drill(aws, cfg, &zones).await?;
-    catalog_queue(aws, &glue, &ProgressBar::hidden(), &mut sum).await?;
+    catalog_queue(aws, &glue, &Progress::Hidden, &mut sum).await?;
 
     // failure-notifier, from the on-failure queue.
     let reader = failure_notifier::kinesis::KinesisReader::new(aws.kinesis.clone());
@@ -413,7 +403,7 @@ where
 async fn catalog_queue(
     aws: &Aws,
     glue: &glue_catalog::Handler<'_>,
-    pb: &ProgressBar,
+    pb: &Progress,
     sum: &mut Summary,
 ) -> Result<()> {
     let mut skipped = std::mem::take(&mut sum.notifications_skipped);

@@ -16,7 +16,7 @@ use crate::clickstream::Generated;
 use crate::Aws;
 
 pub(crate) const STREAM: &str = "sluice-events";
-pub(crate) const BUCKET: &str = "sluice-demo";
+pub const BUCKET: &str = "sluice-demo";
 pub(crate) const RAW_QUEUE: &str = "sluice-raw-notifications";
 pub(crate) const CURATED_QUEUE: &str = "sluice-curated-notifications";
 pub(crate) const FAILURE_QUEUE: &str = "sluice-on-failure";
