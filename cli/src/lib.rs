@@ -89,7 +89,7 @@ pub enum QuarantineCommand {
     /// Show the records of one quarantine object, with their reasons and decoded payloads.
     /// Payloads are the records as received: they may hold personal data.
     #[command(
-        after_help = "Example:\n  sluice quarantine show s3://my-lake/quarantine/purchases/dt=2026-12-04/hr=09/shardId-000000000000-4959-4960.json.gz --line 3"
+        after_help = "Example:\n  sluice quarantine show s3://my-lake/quarantine/purchases/…/shardId-000000000000-4959…-4959….json.gz --line 3\n\n(quarantine list prints the URI of the first record of each group.)"
     )]
     Show {
         /// The quarantine object, s3://bucket/key (as `list` prints it).

@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use sluice_core::aws::{parse_s3_uri, Listed, S3Store};
-use sluice_core::lake::keys::{dataset_prefix, day_prefix, parse_zone_key, reason_key, Partition};
+use sluice_core::lake::keys::{
+    dataset_prefix, day_prefix, is_day_folder, parse_zone_key, reason_key, Partition,
+};
 use sluice_core::lake::line::split_line;
 use sluice_core::lake::quarantine::{
     holds_lines, requeued_key, ObjectReason, Origin, QuarantineLine, RejectKind, RequeueNote,
@@ -183,7 +185,7 @@ async fn find(store: &S3Store, prefix: &str, sel: &Selection) -> Result<Vec<Foun
         let top = store.list_level(&dataset_prefix(prefix, &ds)).await?;
         let mut listed: Vec<Listed> = top.objects;
         for folder in &top.folders {
-            let is_day = folder.contains("/dt=");
+            let is_day = is_day_folder(folder);
             if !is_day {
                 listed.extend(store.list_detailed(folder).await?);
             }

@@ -20,7 +20,7 @@ use sluice_core::aws::{Listed, S3Store};
 use sluice_core::config::{Dataset, PipelineConfig};
 use sluice_core::env::Zones;
 use sluice_core::lake::dead_letter::{is_archive, REPLAYED_SUFFIX};
-use sluice_core::lake::keys::{dataset_prefix, parse_zone_key, Partition, UNROUTED};
+use sluice_core::lake::keys::{dataset_prefix, is_day_folder, parse_zone_key, Partition, UNROUTED};
 use sluice_core::schema::format_micros;
 use sluice_core::store::ObjectStore;
 
@@ -220,7 +220,7 @@ async fn recent(store: &S3Store, prefix: &str, dataset: &str) -> Result<Vec<List
         .await?
         .folders;
     let mut out = Vec::new();
-    for day in days.iter().filter(|f| f.contains("/dt=")).rev().take(2) {
+    for day in days.iter().filter(|f| is_day_folder(f)).rev().take(2) {
         out.extend(store.list_detailed(day).await?);
     }
     Ok(out)
@@ -444,27 +444,25 @@ impl StatusReport {
                     "-".into(),
                 ]);
             }
-            rows.push(vec![
-                d.dataset.clone(),
-                "quarantine".into(),
-                kinds(&d.quarantined_24h),
-                String::new(),
-                String::new(),
-                String::new(),
-                match d.whole_objects_24h {
-                    0 => String::new(),
-                    n => format!("+{n} whole objects"),
-                },
-            ]);
-        }
-        if !self.unrouted_24h.is_empty() {
-            rows.push(vec![
-                UNROUTED.into(),
-                "quarantine".into(),
-                kinds(&self.unrouted_24h),
-            ]);
         }
         out.push_str(&table(&rows, &[5, 6]));
+        out.push_str("quarantined in the last 24 h (sluice quarantine list)\n");
+        let mut q: Vec<Vec<String>> = self
+            .datasets
+            .iter()
+            .map(|d| {
+                let mut k = kinds(&d.quarantined_24h);
+                if d.whole_objects_24h > 0 {
+                    k.push_str(&format!("; {} whole object(s)", d.whole_objects_24h));
+                }
+                vec![d.dataset.clone(), k]
+            })
+            .collect();
+        if !self.unrouted_24h.is_empty() {
+            q.push(vec![UNROUTED.into(), kinds(&self.unrouted_24h)]);
+        }
+        out.push_str(&table(&q, &[]));
+
         let dl = &self.dead_letters;
         out.push_str(&format!(
             "dead letters not replayed: {} ({} replayed)\n",

@@ -140,6 +140,11 @@ pub fn day_prefix(prefix: &str, dataset: &str, dt: &str) -> String {
     format!("{prefix}{dataset}/dt={dt}/")
 }
 
+/// Whether a folder of a listing is a `dt=` day of a dataset.
+pub fn is_day_folder(folder: &str) -> bool {
+    folder.contains("/dt=")
+}
+
 /// `<prefix><dataset>/dt=../hr=../<file>`; `file` must be a safe component.
 pub fn object_key(prefix: &str, dataset: &str, partition: &Partition, file: &str) -> String {
     debug_assert!(is_safe_component(dataset) && is_safe_component(file));
