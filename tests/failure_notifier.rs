@@ -11,7 +11,6 @@
 //! exists (the committed sample).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use failure_notifier::archive::{
@@ -27,7 +26,6 @@ use sluice_core::aws::S3Store;
 use sluice_core::config::PipelineConfig;
 use sluice_core::env::Zones;
 use sluice_local::events::sample;
-use sluice_local::services::python;
 use sluice_local::{unique, workspace_root, Aws};
 
 const DL: &str = "dead-letter/";
@@ -676,27 +674,7 @@ async fn replay_puts_records_back_and_kinesis_ingest_lands_them() {
 /// Switches moto's Lambda to its Docker-less backend (it stores functions and answers
 /// `Invoke` without running them) and creates a function there.
 fn create_function(st: &Stack, name: &str) {
-    let script = r##"
-import io, json, sys, urllib.request, zipfile, boto3
-ep, name = sys.argv[1], sys.argv[2]
-req = urllib.request.Request(ep + "/moto-api/config", data=json.dumps({"lambda": {"use_docker": False}}).encode(), method="POST")
-urllib.request.urlopen(req, timeout=10).read()
-kw = dict(endpoint_url=ep, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
-iam = boto3.client("iam", **kw)
-try:
-    iam.create_role(RoleName="sluice-replay-test", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
-except iam.exceptions.EntityAlreadyExistsException:
-    pass
-buf = io.BytesIO()
-with zipfile.ZipFile(buf, "w") as z:
-    z.writestr("bootstrap", "#!/bin/sh\n")
-boto3.client("lambda", **kw).create_function(FunctionName=name, Runtime="provided.al2023", Role="arn:aws:iam::123456789012:role/sluice-replay-test", Handler="bootstrap", Code={"ZipFile": buf.getvalue()})
-"##;
-    let status = Command::new(python())
-        .args(["-c", script, &st.aws.endpoint, name])
-        .status()
-        .expect("run python");
-    assert!(status.success(), "create function {name} in moto");
+    sluice_local::services::moto_function(&st.aws.endpoint, name);
 }
 
 #[tokio::test]

@@ -3,12 +3,14 @@
 //! [`Cli`] is the command line (clap) and [`run`] carries it out. [`check`] validates a
 //! pipeline config and compares it with the live Glue and PostgreSQL tables; [`status`] reports
 //! each dataset's freshness and recent failures from the lake; [`quarantine`] lists, shows and
-//! requeues quarantined records; [`replay`] reads a dead letter written by failure-notifier (its
+//! requeues quarantined records; [`backfill`] runs s3-transform over a time range of raw again;
+//! [`replay`] reads a dead letter written by failure-notifier (its
 //! format lives in `sluice_core::lake::dead_letter`), plans and carries out the replay; [`ports`]
 //! holds the Kinesis and Lambda ports with their AWS adapters; [`notes`] the JSON notes the CLI
 //! keeps beside objects; [`when`] and [`table`] parse times and print tables; [`error`] is the
 //! crate's error type.
 
+pub mod backfill;
 pub mod check;
 pub mod error;
 pub mod notes;
@@ -59,6 +61,13 @@ pub enum Command {
         #[command(subcommand)]
         action: QuarantineCommand,
     },
+    /// Run s3-transform again over the raw objects of a dataset and time range (after a schema
+    /// or PII-rule change): here against the bucket and PostgreSQL (--local), or by invoking
+    /// the deployed function asynchronously (--function). Idempotent and resumable.
+    #[command(
+        after_help = "Exit status: 0 every object done (or already done); 1 some failed (they stay out of the checkpoint), or an error; 2 a usage error.\n\nExamples:\n  sluice backfill --bucket my-lake --dataset purchases --from 2026-11-27 --to 2026-12-04 --function sluice-s3-transform --dry-run\n  sluice backfill --bucket my-lake --dataset purchases --from 7d --function sluice-s3-transform --parallel 8\n  SLUICE_HMAC_KEY=… sluice backfill --bucket my-lake --dataset purchases --from 2026-12-04T00 --to 2026-12-04T06 --local --postgres \"host=db.example.com user=sluice dbname=sluice\""
+    )]
+    Backfill(BackfillArgs),
     /// Print a shell completion script, e.g. `sluice completions bash > ~/.local/share/bash-completion/completions/sluice`.
     Completions {
         /// The shell.
@@ -154,6 +163,49 @@ impl SelectArgs {
             span: when::Span::parse(&self.from, &self.to, now).map_err(Error::Usage)?,
         })
     }
+}
+
+/// Arguments of `sluice backfill`.
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// The pipeline config: a path or s3://bucket/key (the deployed one, for --function).
+    #[arg(long, env = sluice_core::env::CONFIG, default_value = "pipeline.toml")]
+    pub config: String,
+    /// The data bucket.
+    #[arg(long, env = sluice_core::env::BUCKET)]
+    pub bucket: String,
+    /// The dataset.
+    #[arg(long)]
+    pub dataset: String,
+    /// From this event hour: an age (90m, 24h, 7d), a date, an hour (2026-12-04T13) or RFC 3339, UTC.
+    #[arg(long)]
+    pub from: String,
+    /// Up to this time (same forms).
+    #[arg(long, default_value = "now")]
+    pub to: String,
+    /// Invoke this deployed s3-transform (name or ARN) asynchronously, once per raw object.
+    #[arg(long, conflicts_with = "local", required_unless_present = "local")]
+    pub function: Option<String>,
+    /// Transform here, with s3-transform's own code, writing to the bucket and --postgres
+    /// (the hash rule's key from SLUICE_HMAC_KEY or SLUICE_HMAC_SECRET_ARN, as the function).
+    #[arg(long, requires = "postgres")]
+    pub local: bool,
+    /// PostgreSQL for --local (libpq style; TLS verified unless sslmode=disable).
+    #[arg(long, value_name = "CONNECTION")]
+    pub postgres: Option<String>,
+    /// Objects in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// The checkpoint file (default sluice-backfill-<dataset>.ckpt here); removed when a run
+    /// ends with nothing failed.
+    #[arg(long)]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// List what would be done without doing it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `sluice status`.
@@ -282,6 +334,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             emit(a.json, &report, status::StatusReport::text)?;
         }
         Command::Quarantine { action } => return quarantine_command(action, now).await,
+        Command::Backfill(a) => return backfill_command(a, now).await,
         Command::Completions { shell } => completions(shell, &mut std::io::stdout()),
     }
     Ok(ExitCode::SUCCESS)
@@ -328,4 +381,77 @@ async fn quarantine_command(action: QuarantineCommand, now: i64) -> anyhow::Resu
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn backfill_command(a: BackfillArgs, now: i64) -> anyhow::Result<ExitCode> {
+    // s3-transform's EMF lines are for CloudWatch; here stdout is the report.
+    sluice_core::telemetry::set_emf_enabled(false);
+    let span = when::Span::parse(&a.from, &a.to, now).map_err(Error::Usage)?;
+    let sdk = sluice_core::aws::sdk_config().await;
+    let (s3, _, invoker) = ports::aws_ports().await?;
+    let cfg = sluice_core::aws::load_pipeline_config(&a.config, &s3).await?;
+    let zones = sluice_core::env::Zones::from_env()?;
+    let store = sluice_core::aws::S3Store::new(s3, &a.bucket);
+    let warehouse = match &a.postgres {
+        Some(url) if a.local => {
+            let mut db: tokio_postgres::Config = url
+                .parse()
+                .map_err(|e| Error::Usage(format!("--postgres: {e}")))?;
+            db.application_name("sluice-backfill");
+            let tls = match db.get_ssl_mode() {
+                tokio_postgres::config::SslMode::Disable => None,
+                _ => Some(s3_transform::config::tls_connector(None, true)?),
+            };
+            Some(s3_transform::warehouse::Postgres::new(
+                db,
+                tls,
+                &cfg.warehouse.schema,
+            ))
+        }
+        _ => None,
+    };
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let hash_key = match a.local {
+        true => s3_transform::config::hash_key_from_env(&cfg, &sm).await?,
+        false => None,
+    };
+    let mode = match (&warehouse, a.function) {
+        (Some(w), _) => backfill::Mode::Local(s3_transform::Handler {
+            cfg: &cfg,
+            zones: &zones,
+            store: &store,
+            warehouse: w,
+            limits: s3_transform::input::Limits::default(),
+            hash_key: hash_key.as_ref(),
+        }),
+        (None, Some(function)) => backfill::Mode::Invoke {
+            function,
+            invoker: &invoker,
+        },
+        (None, None) => return Err(Error::Usage("give --function or --local".into()).into()),
+    };
+    let pb = indicatif::ProgressBar::new(0);
+    let progress = |done: u64, total: u64| {
+        pb.set_length(total);
+        pb.set_position(done);
+    };
+    let checkpoint = a
+        .checkpoint
+        .unwrap_or_else(|| std::path::PathBuf::from(format!("sluice-backfill-{}.ckpt", a.dataset)));
+    let job = backfill::Backfill {
+        store: &store,
+        zones: &zones,
+        cfg: &cfg,
+        dataset: a.dataset,
+        span,
+        mode,
+        parallel: usize::from(a.parallel),
+        dry_run: a.dry_run,
+        checkpoint: Some(checkpoint),
+        progress: &progress,
+    };
+    let report = backfill::backfill(&job).await?;
+    pb.finish_and_clear();
+    emit(a.json, &report, backfill::BackfillReport::text)?;
+    Ok(ExitCode::from(u8::from(!report.failed.is_empty())))
 }

@@ -11,8 +11,13 @@ use sluice_local::events::sample;
 use sluice_local::{unique, Aws};
 
 fn sluice(aws: &Aws, args: &[&str]) -> Output {
+    sluice_with(aws, args, &[])
+}
+
+fn sluice_with(aws: &Aws, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(args)
+        .envs(env.iter().copied())
         .env("AWS_ENDPOINT_URL", &aws.endpoint)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -712,6 +717,339 @@ async fn quarantine_requeue_after_a_fix_lands_every_record_once_and_status_repor
         text(&unknown.stderr).contains("no such dataset"),
         "{}",
         text(&unknown.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `sluice backfill` with the real binary after a column was added to the config: locally it
+/// rewrites curated (read back by DuckDB) and PostgreSQL with the new column, byte for byte the
+/// same on a second run; a failed run keeps its checkpoint and a resumed run skips what the
+/// checkpoint names; by invocation it queues one asynchronous Invoke per raw object.
+#[tokio::test]
+async fn backfill_after_adding_a_column_rewrites_curated_and_postgres_and_resumes() {
+    use s3_transform::warehouse::Postgres;
+    use sluice_core::aws::S3Store;
+    use sluice_core::config::PipelineConfig;
+    use sluice_core::env::Zones;
+    use sluice_local::events::{kinesis_event, record, s3_event_json};
+    use sluice_local::readers::{duckdb, Files};
+
+    const HMAC: &str = "backfill-test-hmac-key-0123456789";
+    let aws = Aws::local().await;
+    let bucket = aws.bucket().await;
+    let pg = sluice_local::shared_postgres();
+    let schema = unique("backfill").replace('-', "_");
+    let v1 = std::fs::read_to_string(sluice_local::workspace_root().join("pipeline.toml"))
+        .expect("pipeline.toml")
+        .replace("schema = \"sluice\"", &format!("schema = \"{schema}\""));
+    let v2 = v1.replace(
+        r#"{ name = "coupon", type = "string" },"#,
+        r#"{ name = "coupon", type = "string" },
+  { name = "channel", type = "string" },"#,
+    );
+    assert_ne!(v1, v2);
+    let cfg1 = PipelineConfig::from_toml(&v1).expect("config");
+    let zones = Zones::default();
+    let store = S3Store::new(aws.s3.clone(), &bucket);
+
+    // Two raw objects (two batches) of purchases that carry a channel, loaded under v1.
+    let now = sluice_core::telemetry::now_micros() as f64 / 1e6;
+    let ts = sluice_core::schema::format_micros((now as i64 - 600) * 1_000_000);
+    let purchase = |i: u64| {
+        format!(
+            r#"{{"type":"purchase","order_id":"o-{i}","ts":"{ts}","user_id":"u-{i}","amount":"{i}.25","currency":"EUR","channel":"web-{i}","payment":{{"method":"card"}}}}"#
+        )
+    };
+    let ingest = kinesis_ingest::Handler {
+        cfg: &cfg1,
+        zones: &zones,
+        store: &store,
+        max_concurrency: 4,
+    };
+    for batch in [[1, 2], [3, 4]] {
+        let records: Vec<_> = batch.iter().map(|&i| record(i, purchase(i), now)).collect();
+        kinesis_ingest::handle(&ingest, kinesis_event(&records))
+            .await
+            .expect("ingest");
+    }
+    let raw = aws.keys(&bucket, "raw/purchases/").await;
+    assert_eq!(raw.len(), 2, "{raw:?}");
+    let warehouse = Postgres::new(pg.url.parse().expect("url"), None, &schema);
+    let hmac = s3_transform::pii::HashKey::new(HMAC.as_bytes().to_vec()).expect("key");
+    let transform = s3_transform::Handler {
+        cfg: &cfg1,
+        zones: &zones,
+        store: &store,
+        warehouse: &warehouse,
+        limits: s3_transform::input::Limits::default(),
+        hash_key: Some(&hmac),
+    };
+    for key in &raw {
+        s3_transform::handle(
+            &transform,
+            serde_json::from_value(s3_event_json(&bucket, key, 0)).expect("event"),
+        )
+        .await
+        .expect("transform");
+    }
+
+    let dir = std::env::temp_dir().join(unique("sluice-backfill"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("v2.toml");
+    std::fs::write(&config, &v2).expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let checkpoint = dir.join("purchases.ckpt");
+    let checkpoint = checkpoint.to_string_lossy().into_owned();
+    let postgres = format!("{} sslmode=disable", pg.url);
+    let hour = &ts[..13];
+    let backfill = |pg: &str, extra: &[&str]| {
+        let mut args = vec![
+            "backfill",
+            "--config",
+            &config,
+            "--bucket",
+            &bucket,
+            "--dataset",
+            "purchases",
+            "--from",
+            hour,
+            "--local",
+            "--postgres",
+            pg,
+            "--checkpoint",
+            &checkpoint,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = sluice_with(&aws, &args, &[("SLUICE_HMAC_KEY", HMAC)]);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("JSON report: {}{}", text(&out.stdout), text(&out.stderr)));
+        (out.status.code(), report)
+    };
+
+    // A run against a database that is down fails every object and keeps the checkpoint.
+    let down =
+        "host=127.0.0.1 port=1 user=postgres dbname=postgres sslmode=disable connect_timeout=2";
+    let (code, failed) = backfill(down, &[]);
+    assert_eq!(code, Some(1), "{failed}");
+    assert_eq!(
+        failed["failed"].as_array().map(Vec::len),
+        Some(2),
+        "{failed}"
+    );
+    assert_eq!(failed["done"], json!(0), "{failed}");
+    let kept = std::fs::read_to_string(&checkpoint).expect("checkpoint kept");
+    assert_eq!(kept.lines().count(), 1, "only its header: {kept}");
+
+    // As if an interrupted run had finished the first object: the resumed run skips it.
+    std::fs::write(&checkpoint, format!("{kept}{}\n", json!(raw[0]))).expect("checkpoint");
+    let (dry_code, dry) = backfill(&postgres, &["--dry-run"]);
+    assert_eq!(dry_code, Some(0), "{dry}");
+    assert_eq!(
+        (dry["objects"].as_u64(), dry["skipped"].as_u64()),
+        (Some(2), Some(1)),
+        "{dry}"
+    );
+    let (code, resumed) = backfill(&postgres, &[]);
+    assert_eq!(code, Some(0), "{resumed}");
+    assert_eq!(
+        (
+            resumed["done"].as_u64(),
+            resumed["skipped"].as_u64(),
+            resumed["records"].as_u64()
+        ),
+        (Some(1), Some(1), Some(2)),
+        "{resumed}"
+    );
+    assert!(
+        !std::path::Path::new(&checkpoint).exists(),
+        "a finished run removes its checkpoint"
+    );
+
+    // A full run: both objects, every purchase gets its channel in PostgreSQL and curated.
+    let (code, full) = backfill(&postgres, &[]);
+    assert_eq!(
+        code,
+        Some(0),
+        "{full}: only o-1 and o-2 change; the resumed run did o-3 and o-4"
+    );
+    assert_eq!(
+        (
+            full["objects"].as_u64(),
+            full["done"].as_u64(),
+            full["curated"].as_u64(),
+            full["updated"].as_u64()
+        ),
+        (Some(2), Some(2), Some(4), Some(2)),
+        "{full}: only o-1 and o-2 change; the resumed run did o-3 and o-4"
+    );
+    let (client, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+        .await
+        .expect("pg");
+    tokio::spawn(conn);
+    let rows: Vec<(String, Option<String>)> = client
+        .query(
+            &format!("SELECT order_id, channel FROM {schema}.purchases ORDER BY order_id"),
+            &[],
+        )
+        .await
+        .expect("rows")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let want: Vec<(String, Option<String>)> = (1..=4)
+        .map(|i| (format!("o-{i}"), Some(format!("web-{i}"))))
+        .collect();
+    assert_eq!(rows, want);
+    let curated = |aws: &Aws| {
+        let aws = aws.clone();
+        let bucket = bucket.clone();
+        async move {
+            let mut out = Vec::new();
+            for key in aws.keys(&bucket, "curated/purchases/").await {
+                let bytes = aws.get(&bucket, &key).await;
+                out.push((key, bytes));
+            }
+            out
+        }
+    };
+    let first = curated(&aws).await;
+    assert_eq!(first.len(), 2, "the same curated keys, rewritten");
+    let files = Files::new().expect("dir");
+    for (key, bytes) in &first {
+        files.put(key, bytes).expect("copy");
+    }
+    let parquet = duckdb(&format!(
+        "SELECT order_id, channel FROM read_parquet('{}/**/*.parquet') ORDER BY order_id",
+        files.dir().display()
+    ))
+    .expect("DuckDB reads curated");
+    let got: Vec<(String, String)> = parquet
+        .iter()
+        .map(|r| (r["order_id"].to_string(), r["channel"].to_string()))
+        .collect();
+    let want: Vec<(String, String)> = (1..=4)
+        .map(|i| (format!("\"o-{i}\""), format!("\"web-{i}\"")))
+        .collect();
+    assert_eq!(got, want);
+    let (code, again) = backfill(&postgres, &[]);
+    assert_eq!(
+        (code, again["done"].as_u64(), again["updated"].as_u64()),
+        (Some(0), Some(2), Some(0)),
+        "{again}: nothing changes"
+    );
+    assert_eq!(
+        curated(&aws).await,
+        first,
+        "a second backfill writes the same bytes"
+    );
+
+    // By invocation: one asynchronous Invoke per raw object of the deployed function.
+    // An unknown function fails every object (moto's default Lambda backend answers 404);
+    // the Docker-less backend moto_function switches to would answer 202 for any name.
+    let function = unique("s3-transform");
+    let missing = sluice_with(
+        &aws,
+        &[
+            "backfill",
+            "--config",
+            &config,
+            "--bucket",
+            &bucket,
+            "--dataset",
+            "purchases",
+            "--from",
+            hour,
+            "--function",
+            &format!("{function}-missing"),
+            "--checkpoint",
+            &checkpoint,
+        ],
+        &[],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stdout).contains("ResourceNotFoundException"),
+        "{}",
+        text(&missing.stdout)
+    );
+    // Its checkpoint (another mode) is kept, and refused by a run of another mode.
+    let other = sluice_with(
+        &aws,
+        &[
+            "backfill",
+            "--config",
+            &config,
+            "--bucket",
+            &bucket,
+            "--dataset",
+            "purchases",
+            "--from",
+            hour,
+            "--function",
+            &function,
+            "--checkpoint",
+            &checkpoint,
+        ],
+        &[],
+    );
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        text(&other.stderr).contains("is the checkpoint of another backfill"),
+        "{}",
+        text(&other.stderr)
+    );
+    std::fs::remove_file(&checkpoint).expect("the failed run kept its checkpoint");
+    sluice_local::services::moto_function(&aws.endpoint, &function);
+    let out = sluice_with(
+        &aws,
+        &[
+            "backfill",
+            "--config",
+            &config,
+            "--bucket",
+            &bucket,
+            "--dataset",
+            "purchases",
+            "--from",
+            hour,
+            "--function",
+            &function,
+            "--checkpoint",
+            &checkpoint,
+            "--json",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let invoked: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(invoked["done"], json!(2), "{invoked}");
+    assert_eq!(
+        invoked["mode"],
+        json!(format!("invoke {function}")),
+        "{invoked}"
+    );
+    let usage = sluice(
+        &aws,
+        &[
+            "backfill",
+            "--bucket",
+            &bucket,
+            "--dataset",
+            "purchases",
+            "--from",
+            "1h",
+        ],
+    );
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "--function or --local is required"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

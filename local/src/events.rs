@@ -69,42 +69,20 @@ pub fn sample(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
-/// Encodes a key the way S3 event notifications do: form-style (`+` for space), with every
-/// byte outside `[A-Za-z0-9-_.*/]` percent-encoded.
+/// Encodes a key the way S3 event notifications do (the lake contract's encoder).
 pub fn s3_event_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        match b {
-            b' ' => out.push('+'),
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    sluice_core::lake::keys::encode_s3_event_key(key)
 }
 
 /// The JSON of an S3 ObjectCreated:Put notification for one object, in AWS's shape.
 pub fn s3_event_json(bucket: &str, key: &str, size: usize) -> Value {
-    json!({
-        "Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": "us-east-1",
-            "eventTime": "2025-11-22T10:00:01.000Z",
-            "eventName": "ObjectCreated:Put",
-            "userIdentity": {"principalId": "AWS:AROAEXAMPLE:kinesis-ingest"},
-            "requestParameters": {"sourceIPAddress": "10.0.0.1"},
-            "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": "raw-to-transform",
-                "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"}, "arn": format!("arn:aws:s3:::{bucket}")},
-                "object": {"key": s3_event_key(key), "size": size, "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0055AED6DCD90281E5"}
-            }
-        }]
-    })
+    sluice_core::notify::object_created_json(
+        bucket,
+        key,
+        size as u64,
+        "2025-11-22T10:00:01.000Z",
+        "raw-to-transform",
+    )
 }
 
 /// One SQS message for [`sqs_event_json`].

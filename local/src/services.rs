@@ -99,3 +99,30 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// Creates a Lambda function `name` in the moto server at `endpoint`, switching moto to its
+/// Docker-less Lambda backend first: an asynchronous `Invoke` of it is then answered 202 (the
+/// function itself never runs).
+pub fn moto_function(endpoint: &str, name: &str) {
+    let script = r##"
+import io, json, sys, urllib.request, zipfile, boto3
+ep, name = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(ep + "/moto-api/config", data=json.dumps({"lambda": {"use_docker": False}}).encode(), method="POST")
+urllib.request.urlopen(req, timeout=10).read()
+kw = dict(endpoint_url=ep, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+iam = boto3.client("iam", **kw)
+try:
+    iam.create_role(RoleName="sluice-replay-test", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+except iam.exceptions.EntityAlreadyExistsException:
+    pass
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w") as z:
+    z.writestr("bootstrap", "#!/bin/sh\n")
+boto3.client("lambda", **kw).create_function(FunctionName=name, Runtime="provided.al2023", Role="arn:aws:iam::123456789012:role/sluice-replay-test", Handler="bootstrap", Code={"ZipFile": buf.getvalue()})
+"##;
+    let status = std::process::Command::new(python())
+        .args(["-c", script, endpoint, name])
+        .status()
+        .expect("run python");
+    assert!(status.success(), "create function {name} in moto");
+}

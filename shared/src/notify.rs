@@ -9,7 +9,36 @@
 
 use std::fmt;
 
-use crate::lake::keys::decode_s3_event_key;
+use crate::lake::keys::{decode_s3_event_key, encode_s3_event_key};
+
+/// The JSON of an S3 `ObjectCreated:Put` notification for one object, in AWS's shape: what
+/// S3 sends the functions, and what `sluice backfill` invokes s3-transform with.
+pub fn object_created_json(
+    bucket: &str,
+    key: &str,
+    size: u64,
+    event_time: &str,
+    configuration_id: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": event_time,
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:AROAEXAMPLE:kinesis-ingest"},
+            "requestParameters": {"sourceIPAddress": "10.0.0.1"},
+            "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": configuration_id,
+                "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"}, "arn": format!("arn:aws:s3:::{bucket}")},
+                "object": {"key": encode_s3_event_key(key), "size": size, "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0055AED6DCD90281E5"}
+            }
+        }]
+    })
+}
 
 /// One object notification, on sluice's own type.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -93,11 +93,7 @@ impl Config {
                 "{MAX_DECOMPRESSED_BYTES} and {MAX_LINE_BYTES} must be positive"
             )));
         }
-        let hmac = match (var(HMAC_KEY), var(HMAC_SECRET_ARN)) {
-            (Some(k), _) => Some(Secret::Value(k)),
-            (None, Some(arn)) => Some(Secret::Arn(arn)),
-            (None, None) => None,
-        };
+        let hmac = hmac_from_env();
         let database = match (var(DATABASE_URL), var(DB_SECRET_ARN)) {
             (Some(url), _) => Database::Url(url),
             (None, Some(arn)) => Database::Secret(arn),
@@ -149,20 +145,7 @@ impl Config {
         cfg: &PipelineConfig,
         sm: &aws_sdk_secretsmanager::Client,
     ) -> Result<Option<HashKey>, TransformError> {
-        let raw = match &self.hmac {
-            Some(Secret::Value(k)) => Some(k.clone()),
-            Some(Secret::Arn(arn)) => Some(secret_string(sm, arn, HMAC_SECRET_ARN).await?),
-            None => None,
-        };
-        match raw {
-            Some(k) => HashKey::new(k.into_bytes()).map(Some).ok_or_else(|| {
-                TransformError::Settings(format!("{HMAC_KEY}: the key must be at least 16 bytes"))
-            }),
-            None if needs_hash_key(cfg) => Err(TransformError::Settings(format!(
-                "a dataset uses the pii rule hash: set {HMAC_KEY} or {HMAC_SECRET_ARN}"
-            ))),
-            None => Ok(None),
-        }
+        hash_key_of(self.hmac.as_ref(), cfg, sm).await
     }
 
     /// Where the database credentials are read again after an authentication failure: the
@@ -223,6 +206,47 @@ impl Config {
             Some(tls_connector(self.db_ca_file.as_deref(), true)?)
         };
         Ok((config, tls))
+    }
+}
+
+/// The `hash` rule's key from [`HMAC_KEY`] or [`HMAC_SECRET_ARN`] as the function reads them
+/// (the value wins when both are set): for tools that run the transform outside Lambda.
+pub async fn hash_key_from_env(
+    cfg: &PipelineConfig,
+    sm: &aws_sdk_secretsmanager::Client,
+) -> Result<Option<HashKey>, TransformError> {
+    hash_key_of(hmac_from_env().as_ref(), cfg, sm).await
+}
+
+/// [`HMAC_KEY`] or [`HMAC_SECRET_ARN`] (the value wins when both are set).
+fn hmac_from_env() -> Option<Secret> {
+    match (var(HMAC_KEY), var(HMAC_SECRET_ARN)) {
+        (Some(k), _) => Some(Secret::Value(k)),
+        (None, Some(arn)) => Some(Secret::Arn(arn)),
+        (None, None) => None,
+    }
+}
+
+/// The `hash` rule's key from a configured secret; an error when a dataset needs one and none
+/// is configured, or it is shorter than 16 bytes.
+async fn hash_key_of(
+    hmac: Option<&Secret>,
+    cfg: &PipelineConfig,
+    sm: &aws_sdk_secretsmanager::Client,
+) -> Result<Option<HashKey>, TransformError> {
+    let raw = match hmac {
+        Some(Secret::Value(k)) => Some(k.clone()),
+        Some(Secret::Arn(arn)) => Some(secret_string(sm, arn, HMAC_SECRET_ARN).await?),
+        None => None,
+    };
+    match raw {
+        Some(k) => HashKey::new(k.into_bytes()).map(Some).ok_or_else(|| {
+            TransformError::Settings(format!("{HMAC_KEY}: the key must be at least 16 bytes"))
+        }),
+        None if needs_hash_key(cfg) => Err(TransformError::Settings(format!(
+            "a dataset uses the pii rule hash: set {HMAC_KEY} or {HMAC_SECRET_ARN}"
+        ))),
+        None => Ok(None),
     }
 }
 

@@ -350,6 +350,22 @@ pub fn batch_file_name(shard: &str, first_seq: &str, last_seq: &str) -> String {
     )
 }
 
+/// Encodes a key the way S3 event notifications do: form-style (`+` for space), with every
+/// byte outside `[A-Za-z0-9-_.*/]` percent-encoded ([`decode_s3_event_key`] reverses it).
+pub fn encode_s3_event_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        match b {
+            b' ' => out.push('+'),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// Decodes an S3 event notification key: `+` is a space, `%XX` are UTF-8 bytes.
 pub fn decode_s3_event_key(raw: &str) -> Result<String, String> {
     let spaced = raw.replace('+', " ");
