@@ -711,6 +711,10 @@ export class SluiceStack extends Stack {
       value: dataKey.keyArn,
       description: 'KMS key of the bucket, stream and queues; readers of the lake and producers need kms:Decrypt / kms:GenerateDataKey on it',
     });
+    new CfnOutput(this, 'S3TransformFunctionName', {
+      value: transform.functionName,
+      description: 'Function `sluice backfill --function` invokes',
+    });
     new CfnOutput(this, 'CollectorUrl', {
       value: `${api.apiEndpoint}/v1/events`,
       description: 'http-collector endpoint for JSON/NDJSON events (Firehose HTTP deliveries go to /v1/firehose)',
