@@ -494,16 +494,24 @@ pub async fn show(
             key: format!("{key} line {n}"),
             reason: format!("not a quarantine line: {e}"),
         })?;
+        let zone = parse_zone_key(prefix, &key);
+        let hour = zone
+            .as_ref()
+            .and_then(|z| z.partition.as_ref())
+            .map(hour_start);
         let f = Found {
             listed: Listed {
                 key: key.clone(),
                 size: 0,
                 modified_micros: 0,
             },
-            dataset: parse_zone_key(prefix, &key).map_or_else(String::new, |z| z.dataset),
-            hour: 0,
+            dataset: zone.map_or_else(String::new, |z| z.dataset),
+            hour: hour.unwrap_or(0),
         };
-        let r = record(uri, n, &f, q, &note);
+        let mut r = record(uri, n, &f, q, &note);
+        if hour.is_none() {
+            r.hour = String::new();
+        }
         out.push(Shown::of(r));
     }
     if let (Some(n), true) = (line, out.is_empty()) {
@@ -515,13 +523,8 @@ pub async fn show(
 /// One record as `show` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Shown {
-    pub line: usize,
-    pub kind: RejectKind,
-    pub reason: String,
-    pub stage: &'static str,
-    pub from: String,
-    pub partition_key: Option<String>,
-    pub requeued: bool,
+    #[serde(flatten)]
+    pub record: Record,
     /// The payload as text when it is UTF-8.
     pub payload: Option<String>,
     /// The payload in base64 when it is not.
@@ -544,13 +547,6 @@ impl Shown {
         };
         let text = String::from_utf8(r.payload.clone()).ok();
         Shown {
-            line: r.line,
-            kind: r.kind,
-            reason: r.reason,
-            stage: r.stage,
-            from: r.from,
-            partition_key: r.partition_key,
-            requeued: r.requeued,
             payload_b64: match text {
                 Some(_) => None,
                 None => Some(base64::engine::general_purpose::STANDARD.encode(&r.payload)),
@@ -558,26 +554,28 @@ impl Shown {
             payload: text,
             payload_bytes: r.payload.len(),
             requeue,
+            record: r,
         }
     }
 
     /// The human-readable account.
     pub fn text(&self) -> String {
+        let r = &self.record;
         format!(
             "line {}: {} ({})\n  reason:    {}\n  from:      {}{}\n  requeue:   {}{}\n  payload:   {} bytes\n{}\n",
-            self.line,
-            self.kind,
-            match self.stage {
+            r.line,
+            r.kind,
+            match r.stage {
                 "stream" => "set aside by kinesis-ingest",
                 _ => "set aside by s3-transform",
             },
-            self.reason,
-            self.from,
-            self.partition_key
+            r.reason,
+            r.from,
+            r.partition_key
                 .as_ref()
                 .map_or(String::new(), |k| format!(" (partition key {k})")),
             self.requeue,
-            if self.requeued { " (already requeued)" } else { "" },
+            if r.requeued { " (already requeued)" } else { "" },
             self.payload_bytes,
             match (&self.payload, &self.payload_b64) {
                 (Some(t), _) => t.clone(),

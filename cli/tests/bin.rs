@@ -947,10 +947,8 @@ async fn backfill_after_adding_a_column_rewrites_curated_and_postgres_and_resume
     // By invocation: one asynchronous Invoke per raw object of the deployed function.
     // An unknown function fails every object (moto's default Lambda backend answers 404);
     // the Docker-less backend moto_function switches to would answer 202 for any name.
-    let function = unique("s3-transform");
-    let missing = sluice_with(
-        &aws,
-        &[
+    let invoke = |function: &str| {
+        let args = [
             "backfill",
             "--config",
             &config,
@@ -961,38 +959,26 @@ async fn backfill_after_adding_a_column_rewrites_curated_and_postgres_and_resume
             "--from",
             hour,
             "--function",
-            &format!("{function}-missing"),
+            function,
             "--checkpoint",
             &checkpoint,
-        ],
-        &[],
-    );
+            "--json",
+        ];
+        let out = sluice_with(&aws, &args, &[]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out, report)
+    };
+    let function = unique("s3-transform");
+    let (missing, report) = invoke(&format!("{function}-missing"));
     assert_eq!(missing.status.code(), Some(1));
     assert!(
-        text(&missing.stdout).contains("ResourceNotFoundException"),
-        "{}",
-        text(&missing.stdout)
+        report["failed"]
+            .to_string()
+            .contains("ResourceNotFoundException"),
+        "{report}"
     );
     // Its checkpoint (another mode) is kept, and refused by a run of another mode.
-    let other = sluice_with(
-        &aws,
-        &[
-            "backfill",
-            "--config",
-            &config,
-            "--bucket",
-            &bucket,
-            "--dataset",
-            "purchases",
-            "--from",
-            hour,
-            "--function",
-            &function,
-            "--checkpoint",
-            &checkpoint,
-        ],
-        &[],
-    );
+    let (other, _) = invoke(&function);
     assert_eq!(other.status.code(), Some(1));
     assert!(
         text(&other.stderr).contains("is the checkpoint of another backfill"),
@@ -1001,33 +987,8 @@ async fn backfill_after_adding_a_column_rewrites_curated_and_postgres_and_resume
     );
     std::fs::remove_file(&checkpoint).expect("the failed run kept its checkpoint");
     sluice_local::services::moto_function(&aws.endpoint, &function);
-    let out = sluice_with(
-        &aws,
-        &[
-            "backfill",
-            "--config",
-            &config,
-            "--bucket",
-            &bucket,
-            "--dataset",
-            "purchases",
-            "--from",
-            hour,
-            "--function",
-            &function,
-            "--checkpoint",
-            &checkpoint,
-            "--json",
-        ],
-        &[],
-    );
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let invoked: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let (out, invoked) = invoke(&function);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(invoked["done"], json!(2), "{invoked}");
     assert_eq!(
         invoked["mode"],
