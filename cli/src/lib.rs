@@ -40,7 +40,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replay a dead letter: put Kinesis records back into their stream, or re-invoke the
-    /// function of a failed asynchronous invocation with its original event.
+    /// function of a failed asynchronous invocation with its original event. Once: a second
+    /// replay of the same dead letter sends nothing unless --force.
+    #[command(
+        after_help = "Exit status: 0 sent (or already replayed); 1 an error; 2 a usage error.\n\nExamples:\n  sluice replay s3://my-lake/dead-letter/kinesis/sluice-events/shardId-000000000000/4959…-4959….json.gz --dry-run\n  sluice replay s3://my-lake/dead-letter/s3-transform/…/e4b46cbf-b738-4a8e-8880-a18cdf61200e.json\n\n(sluice status lists the dead letters not replayed yet.)"
+    )]
     Replay(ReplayArgs),
     /// Validate a pipeline config offline and, with --glue / --postgres, compare it with the
     /// live tables it would change: new columns, widenings, and changes the functions would
@@ -287,6 +291,17 @@ impl From<ReplayArgs> for ReplayOptions {
     }
 }
 
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+fn progress_bar() -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(0);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("  [{bar:32}] {pos}/{len} objects  {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb
+}
+
 /// Prints `report` as pretty JSON or as its text.
 fn emit<T: serde::Serialize>(
     json: bool,
@@ -374,9 +389,22 @@ async fn quarantine_command(action: QuarantineCommand, now: i64) -> anyhow::Resu
             let sel = select.selection(now)?;
             let store = sluice_core::aws::S3Store::new(s3, &select.bucket);
             let target = ports::StreamTarget(stream);
-            let report =
-                quarantine::requeue(&store, &writer, &zones.quarantine, &sel, &target, dry_run)
-                    .await?;
+            let pb = progress_bar();
+            let progress = |done: u64, total: u64| {
+                pb.set_length(total);
+                pb.set_position(done);
+            };
+            let report = quarantine::requeue(
+                &store,
+                &writer,
+                &zones.quarantine,
+                &sel,
+                &target,
+                dry_run,
+                &progress,
+            )
+            .await?;
+            pb.finish_and_clear();
             emit(json, &report, quarantine::RequeueReport::text)?;
         }
     }
@@ -430,7 +458,7 @@ async fn backfill_command(a: BackfillArgs, now: i64) -> anyhow::Result<ExitCode>
         },
         (None, None) => return Err(Error::Usage("give --function or --local".into()).into()),
     };
-    let pb = indicatif::ProgressBar::new(0);
+    let pb = progress_bar();
     let progress = |done: u64, total: u64| {
         pb.set_length(total);
         pb.set_position(done);

@@ -650,6 +650,7 @@ pub async fn requeue(
     sel: &Selection,
     stream: &StreamTarget,
     dry_run: bool,
+    progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<RequeueReport> {
     let scan = scan(store, prefix, sel).await?;
     let mut report = RequeueReport {
@@ -676,7 +677,9 @@ pub async fn requeue(
             Err(why) => *report.cannot.entry(why.to_string()).or_default() += 1,
         }
     }
-    for (object, items) in by_object {
+    let objects = by_object.len() as u64;
+    for (n, (object, items)) in by_object.into_iter().enumerate() {
+        progress(n as u64, objects);
         if !dry_run {
             let entries: Vec<Entry> = items.iter().map(|(_, e)| e.clone()).collect();
             let (_, calls) = put_all(writer, stream, &entries).await?;
@@ -694,6 +697,7 @@ pub async fn requeue(
         }
         report.sent += items.len();
     }
+    progress(objects, objects);
     Ok(report)
 }
 

@@ -23,17 +23,24 @@ async fn main() -> Result<()> {
         }
     }
     let keep = std::env::var("KEEP").is_ok_and(|v| v == "1");
-    tokio::select! {
-        biased;
-        r = demo(opts, keep) => r,
+    let (result, pg) = tokio::select! {
+        r = demo(opts, keep) => r?,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("\ninterrupted: stopping the local services");
             std::process::exit(130);
         }
+    };
+    if keep {
+        tokio::signal::ctrl_c().await?;
+        println!("stopping the local services");
     }
+    drop(pg);
+    result
 }
 
-async fn demo(opts: Options, keep: bool) -> Result<()> {
+/// Runs the demo; returns whether it reconciled and the PostgreSQL cluster, which stops when
+/// dropped (moto stops with the process).
+async fn demo(opts: Options, keep: bool) -> Result<(Result<()>, Pg)> {
     println!(
         "sluice demo: {} events through the whole pipeline, locally\n",
         opts.events
@@ -115,10 +122,8 @@ async fn demo(opts: Options, keep: bool) -> Result<()> {
             cfg.warehouse.schema
         );
         println!("press Ctrl-C to stop it");
-        tokio::signal::ctrl_c().await?;
-        println!("stopping the local services");
     }
-    result
+    Ok((result, pg))
 }
 
 /// Arguments as a shell would need them quoted.
