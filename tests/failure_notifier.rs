@@ -754,3 +754,115 @@ async fn async_dead_letter_replay_plans_and_invokes() {
         Err(sluice_cli::Error::NotReplayable { .. })
     ));
 }
+
+/// A PostgreSQL column of another type fails s3-transform loudly (schema_conflict, not
+/// retryable, nothing loaded) on every one of Lambda's asynchronous attempts; the on-failure
+/// record Lambda then sends reaches failure-notifier, which archives the original event with
+/// the error naming table, column and both types, and alerts with the error type and the
+/// replay command (error messages stay in the archive, as for every async failure).
+#[tokio::test]
+async fn a_postgres_schema_conflict_reaches_the_dead_letter_zone_and_an_alert() {
+    use s3_transform::warehouse::Postgres;
+    use sluice_local::events::{async_failure_json, s3_event_json};
+    use sluice_local::invoke::{invoke_async, ATTEMPTS};
+
+    let st = stack().await;
+    let pg = sluice_local::shared_postgres();
+    let schema = unique("conflict").replace('-', "_");
+    let client = pg.client().await.expect("pg client");
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{schema}\"; CREATE TABLE \"{schema}\".purchases (_sluice_key text PRIMARY KEY, \
+             order_id text, amount text, _sluice_source text NOT NULL)"
+        ))
+        .await
+        .expect("create a table of another version");
+    let text = std::fs::read_to_string(workspace_root().join("pipeline.toml"))
+        .expect("pipeline.toml")
+        .replace("schema = \"sluice\"", &format!("schema = \"{schema}\""));
+    let cfg = PipelineConfig::from_toml(&text).expect("config");
+    let zones = Zones::default();
+    let store = S3Store::new(st.aws.s3.clone(), &st.bucket);
+    let raw = "raw/purchases/dt=2025-11-22/hr=10/conflict.json";
+    let line = r#"{"type":"purchase","order_id":"o-1","ts":"2025-11-22T10:00:00Z","user_id":"u-1","amount":"12.50","currency":"EUR","payment":{"method":"card"}}"#;
+    st.aws
+        .put(&st.bucket, raw, format!("{line}\n").into_bytes())
+        .await;
+    let warehouse = Postgres::new(pg.url.parse().expect("url"), None, &schema);
+    let hmac = s3_transform::pii::HashKey::new(b"conflict-test-hmac-key-0123456789".to_vec())
+        .expect("key");
+    let transform = s3_transform::Handler {
+        cfg: &cfg,
+        zones: &zones,
+        store: &store,
+        warehouse: &warehouse,
+        limits: s3_transform::input::Limits::default(),
+        hash_key: Some(&hmac),
+    };
+    let event = s3_event_json(&st.bucket, raw, line.len() + 1);
+    let invoked = invoke_async(std::time::Duration::ZERO, || {
+        let input = serde_json::from_value(event.clone()).expect("event");
+        let transform = &transform;
+        async move { s3_transform::handle(transform, input).await }
+    })
+    .await;
+    assert_eq!(invoked.attempts, ATTEMPTS, "Lambda tries it three times");
+    let e = invoked.result.expect_err("amount text vs numeric");
+    assert_eq!(e.kind(), "schema_conflict");
+    assert!(!e.is_retryable(), "{e}");
+    let n: i64 = client
+        .query_one(&format!("SELECT count(*) FROM \"{schema}\".purchases"), &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 0, "nothing was loaded into the table of another type");
+
+    let request_id = unique("req");
+    let record = async_failure_json(
+        "s3-transform",
+        &request_id,
+        "2025-11-22T10:05:00.000Z",
+        &event,
+        e.kind(),
+        &e.to_string(),
+    );
+    assert!(
+        notify(&st, &st.bucket, sqs_event(&[("m-1", record.to_string())]))
+            .await
+            .is_empty(),
+        "archived and alerted"
+    );
+    let key = format!("dead-letter/s3-transform/dt=2025-11-22/{request_id}.json");
+    let archived: Value = serde_json::from_slice(&st.aws.get(&st.bucket, &key).await)
+        .expect("the async archive is JSON");
+    assert_eq!(
+        archived["record"]["requestPayload"], event,
+        "the original event, whole"
+    );
+    let error = archived["record"]["responsePayload"]["errorMessage"]
+        .as_str()
+        .unwrap_or("");
+    for part in [
+        format!("table {schema}.purchases"),
+        "column amount".into(),
+        "is text in PostgreSQL".into(),
+        "numeric(12,2)".into(),
+    ] {
+        assert!(error.contains(&part), "{part:?} in {error}");
+    }
+    let got = alerts(&st).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let message = got[0]["Message"].as_str().unwrap_or("");
+    let subject = got[0]["Subject"].as_str().unwrap_or("");
+    assert!(subject.contains("s3-transform"), "{subject}");
+    for part in [
+        "Error type:  schema_conflict".to_string(),
+        format!("sluice replay s3://{}/{key}", st.bucket),
+    ] {
+        assert!(message.contains(&part), "{part:?} in {message}");
+    }
+    assert!(
+        !message.contains("12.50"),
+        "no payload in the alert: {message}"
+    );
+}
