@@ -151,10 +151,10 @@ pub struct SelectArgs {
     #[arg(long = "kind", value_parser = quarantine::parse_kind)]
     pub kinds: Vec<sluice_core::lake::quarantine::RejectKind>,
     /// From this time: an age (90m, 24h, 7d), a date, an hour (2026-12-04T13) or RFC 3339, UTC.
-    #[arg(long, default_value = "24h")]
+    #[arg(long, default_value = "24h", value_parser = when::checked)]
     pub from: String,
     /// Up to this time (same forms).
-    #[arg(long, default_value = "now")]
+    #[arg(long, default_value = "now", value_parser = when::checked)]
     pub to: String,
 }
 
@@ -182,10 +182,10 @@ pub struct BackfillArgs {
     #[arg(long)]
     pub dataset: String,
     /// From this event hour: an age (90m, 24h, 7d), a date, an hour (2026-12-04T13) or RFC 3339, UTC.
-    #[arg(long)]
+    #[arg(long, value_parser = when::checked)]
     pub from: String,
     /// Up to this time (same forms).
-    #[arg(long, default_value = "now")]
+    #[arg(long, default_value = "now", value_parser = when::checked)]
     pub to: String,
     /// Invoke this deployed s3-transform (name or ARN) asynchronously, once per raw object.
     #[arg(long, conflicts_with = "local", required_unless_present = "local")]

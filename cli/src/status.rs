@@ -314,6 +314,14 @@ async fn footer_max(store: &S3Store, o: &Listed, column: &str) -> Result<Option<
         .max())
 }
 
+/// A PostgreSQL error with the server's code and message when it sent one.
+fn pg_error(e: tokio_postgres::Error) -> Error {
+    Error::Postgres(match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    })
+}
+
 async fn table_status(
     pg: &tokio_postgres::Client,
     schema: &str,
@@ -329,7 +337,7 @@ async fn table_status(
             &[&format!("{}.{}", ident(schema), ident(dataset))],
         )
         .await
-        .map_err(|e| Error::Postgres(e.to_string()))?
+        .map_err(pg_error)?
         .get(0);
     let mut out = TableStatus {
         table,
@@ -343,11 +351,7 @@ async fn table_status(
             ident(dataset),
             c = ident(col)
         );
-        let newest: Option<i64> = pg
-            .query_one(&sql, &[])
-            .await
-            .map_err(|e| Error::Postgres(e.to_string()))?
-            .get(0);
+        let newest: Option<i64> = pg.query_one(&sql, &[]).await.map_err(pg_error)?.get(0);
         out.newest_event = newest.map(format_micros);
         out.lag_secs = newest.map(|t| (now - t).div_euclid(1_000_000));
     }

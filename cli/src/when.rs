@@ -37,6 +37,12 @@ pub fn resolve(arg: &str, now: i64) -> Result<i64, String> {
     })
 }
 
+/// A clap value parser: `arg` if it is a time [`resolve`] understands (so a malformed time is a
+/// usage error, exit status 2).
+pub fn checked(arg: &str) -> Result<String, String> {
+    resolve(arg, sluice_core::telemetry::now_micros()).map(|_| arg.to_string())
+}
+
 /// A closed range of time, epoch microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {

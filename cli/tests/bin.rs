@@ -476,6 +476,27 @@ async fn quarantine_requeue_after_a_fix_lands_every_record_once_and_status_repor
             && r["requeued"] == 0),
         "{report}"
     );
+    let bad = sluice(
+        &aws,
+        &[
+            "quarantine",
+            "list",
+            "--bucket",
+            &bucket,
+            "--from",
+            "yesterday",
+        ],
+    );
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a malformed time is a usage error"
+    );
+    assert!(
+        text(&bad.stderr).contains("is not a time"),
+        "{}",
+        text(&bad.stderr)
+    );
     let human = text(&sluice(&aws, &["quarantine", "list", "--bucket", &bucket]).stdout);
     assert!(
         human.contains("quarantined records from") && human.contains("wrong_type"),
