@@ -86,11 +86,53 @@ enum Expr {
     },
     Matches {
         field: usize,
-        re: Regex,
+        re: Pattern,
     },
     IsTrue {
         field: usize,
     },
+}
+
+/// A `matches` pattern: a literal with optional anchors (`^lit`, `lit$`, `^lit$`, `lit`) is
+/// compared as text, which is what the regular expression would do, without running it.
+#[derive(Debug, Clone)]
+enum Pattern {
+    Literal {
+        text: String,
+        start: bool,
+        end: bool,
+    },
+    Regex(Regex),
+}
+
+impl Pattern {
+    fn new(src: &str, re: Regex) -> Pattern {
+        let start = src.starts_with('^');
+        let body = src.strip_prefix('^').unwrap_or(src);
+        let end = body.ends_with('$');
+        let body = body.strip_suffix('$').unwrap_or(body);
+        let plain = !body.chars().any(|c| "\\.+*?()|[]{}^$".contains(c));
+        match plain {
+            true => Pattern::Literal {
+                text: body.to_string(),
+                start,
+                end,
+            },
+            false => Pattern::Regex(re),
+        }
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            Pattern::Literal { text, start, end } => match (start, end) {
+                (true, true) => s == text,
+                (true, false) => s.starts_with(text.as_str()),
+                (false, true) => s.ends_with(text.as_str()),
+                (false, false) => s.contains(text.as_str()),
+            },
+            Pattern::Regex(re) => re.is_match(s),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -538,7 +580,10 @@ impl Parser<'_> {
                     .size_limit(1 << 20)
                     .build()
                     .map_err(|e| err(lit_at, format!("invalid regular expression: {e}")))?;
-                Ok(Expr::Matches { field, re })
+                Ok(Expr::Matches {
+                    field,
+                    re: Pattern::new(&s, re),
+                })
             }
             _ if ty == FieldType::Bool => Ok(Expr::IsTrue { field }),
             _ => Err(err(
@@ -750,5 +795,38 @@ mod tests {
     fn reports_the_fields_it_reads() {
         let f = Filter::parse("f", "gift or amount > 1 and not (gift)", &fields()).expect("ok");
         assert_eq!(f.fields(), vec![1, 5]);
+    }
+
+    #[test]
+    fn literal_patterns_match_as_their_regular_expressions_do() {
+        let hay = [
+            "",
+            "/health",
+            "/api/health",
+            "/health/x",
+            "x/healthy",
+            "HEALTH",
+            "/heal",
+            "a\n/health",
+        ];
+        for src in [
+            "/health$",
+            "^/health",
+            "^/health$",
+            "/health",
+            "health",
+            "^$",
+            "",
+            "a.c",
+            "^a+$",
+        ] {
+            let re = regex_lite::Regex::new(src).expect("regex");
+            let p = Pattern::new(src, re.clone());
+            let literal = matches!(p, Pattern::Literal { .. });
+            assert_eq!(literal, !src.contains(['.', '+']), "{src}");
+            for h in hay {
+                assert_eq!(p.is_match(h), re.is_match(h), "{src:?} on {h:?}");
+            }
+        }
     }
 }
