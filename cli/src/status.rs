@@ -290,8 +290,11 @@ async fn footer_max(store: &S3Store, o: &Listed, column: &str) -> Result<Option<
         return Ok(None);
     }
     let tail = store.get_range(&o.key, o.size - 8, o.size).await?;
-    let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
-    if &tail[4..] != b"PAR1" || len + 8 > o.size {
+    let Some((len, magic)) = tail.split_first_chunk::<4>() else {
+        return Ok(None);
+    };
+    let len = u64::from(u32::from_le_bytes(*len));
+    if magic != b"PAR1" || len + 8 > o.size {
         return Ok(None);
     }
     let footer = store
